@@ -1,0 +1,69 @@
+"""What every command shares: error handling, warnings, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import click
+
+from fsfer_bench.errors import FsferError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """Turn harness errors into one line on stderr and exit code 2; never a traceback.
+
+    An unexpected exception is reported as an internal error (exit 1); set
+    FSFER_DEBUG=1 to see its traceback.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return command(*args, **kwargs)
+            except FsferError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(2)
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                sys.exit(130)
+            except Exception as exc:
+                if os.environ.get("FSFER_DEBUG"):
+                    raise
+                click.echo(f"internal error: {type(exc).__name__}: {exc} (set FSFER_DEBUG=1 for the traceback)", err=True)
+                sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+T = TypeVar("T")
+
+
+def progress_factory(quiet: bool) -> Callable[..., Iterable[T]]:
+    """A `progress(iterable, desc=..., total=...)` callable for the library.
+
+    tqdm bars go to stderr, and only when it is a terminal and --quiet is off,
+    so logs and pipes stay clean.
+    """
+    enabled = not quiet and sys.stderr.isatty()
+
+    def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs: Any) -> Iterator[T]:
+        if not enabled:
+            return iter(iterable)
+        from tqdm.auto import tqdm
+
+        return iter(tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, **kwargs))
+
+    return progress

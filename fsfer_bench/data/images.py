@@ -1,0 +1,114 @@
+"""Decoding image files into the uint8 RGB arrays a FaceDataset holds.
+
+Real datasets mix palette, greyscale, 16-bit, CMYK and alpha images; they all
+become 8-bit RGB here. Decoding is the slow part of a first load, so it runs
+in a process pool across the machine's cores.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from fsfer_bench.errors import DataError, FsferWarning
+
+#: (left, top, width, height) in source pixels.
+Box = tuple[float, float, float, float]
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode: palette, L, LA, RGBA, CMYK, I;16, I, F."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def square_box(box: Box, width: int, height: int, margin: float = 0.0) -> Box:
+    """Grow `box` by `margin` of its size and make it square, centred on the box."""
+    left, top, w, h = box
+    side = max(w, h) * (1.0 + margin)
+    cx, cy = left + w / 2, top + h / 2
+    return (cx - side / 2, cy - side / 2, side, side)
+
+
+def centre_box(width: int, height: int) -> Box:
+    side = min(width, height)
+    return ((width - side) / 2, (height - side) / 2, side, side)
+
+
+def crop_resize(img: Image.Image, box: Box | None, size: int) -> np.ndarray:
+    """Crop `box` (default: the centred square) and resize to size x size RGB uint8."""
+    img = to_rgb(img)
+    left, top, w, h = box if box is not None else centre_box(*img.size)
+    region = (int(round(left)), int(round(top)), int(round(left + w)), int(round(top + h)))
+    # crop() pads with black outside the image, which keeps near-border faces centred
+    out = img.crop(region).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return np.asarray(out, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    path: str
+    size: int
+    box: Box | None = None
+
+
+def _decode(job: DecodeJob) -> np.ndarray | str:
+    try:
+        with Image.open(job.path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return crop_resize(img, job.box, job.size)
+    except Exception as exc:  # PIL raises many types for broken files
+        return f"{type(exc).__name__}: {exc}"
+
+
+def decode_arrays(arrays: list[np.ndarray], size: int) -> np.ndarray:
+    """Images already in memory (e.g. FER2013's pixel strings) to (N, size, size, 3)."""
+    out = np.empty((len(arrays), size, size, 3), dtype=np.uint8)
+    for i, a in enumerate(arrays):
+        out[i] = crop_resize(Image.fromarray(a), None, size)
+    return out
+
+
+def decode_files(
+    jobs: Sequence[DecodeJob], *, strict: bool = False, workers: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode `jobs` in parallel. Returns (images, kept) where kept indexes `jobs`.
+
+    An unreadable or truncated file is skipped with a warning naming it, or
+    raises a DataError with `strict`.
+    """
+    if not jobs:
+        return np.empty((0, 0, 0, 3), dtype=np.uint8), np.empty(0, dtype=np.int64)
+    workers = workers or min(len(jobs) // 64 + 1, os.cpu_count() or 1)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_decode, jobs, chunksize=32))
+    else:
+        results = [_decode(j) for j in jobs]
+    bad = [(j.path, r) for j, r in zip(jobs, results) if isinstance(r, str)]
+    if bad and strict:
+        raise DataError(f"{len(bad)} unreadable image(s), first {bad[0][0]} ({bad[0][1]}); drop --strict to skip them")
+    if bad:
+        names = ", ".join(Path(p).name for p, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        warnings.warn(f"skipped {len(bad)} unreadable image(s): {names}", FsferWarning, stacklevel=2)
+    kept = np.array([i for i, r in enumerate(results) if not isinstance(r, str)], dtype=np.int64)
+    size = jobs[0].size
+    images = np.stack([results[i] for i in kept]) if len(kept) else np.empty((0, size, size, 3), np.uint8)
+    return images, kept

@@ -1,0 +1,105 @@
+"""The named evaluation splits of the literature, as data.
+
+A split names a target dataset, the classes its test pool holds, and the
+default training sources. Training always uses the non-compound classes of its
+sources: models learn basic expressions, then meet compound ones as novel
+classes. Where target and training classes coincide (a basic target), the split
+tests transfer to a new domain, and the record lists the shared classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL, COMPOUND, is_compound
+from fsfer_bench.errors import unknown_name
+
+#: Class selectors resolved against the target dataset's own class list.
+ALL, BASIC, COMPOUND_PRESENT = "all", "basic", "compound"
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    target: str
+    classes: tuple[str, ...] | str  # explicit names, or ALL / BASIC / COMPOUND_PRESENT
+    train_on: tuple[str, ...]
+    description: str
+    target_domain: str | None = None  # keep only this domain of the target
+
+    def target_classes(self, available: tuple[str, ...]) -> tuple[str, ...]:
+        """The test classes, given the classes the target dataset actually has."""
+        if self.classes == ALL:
+            return available
+        if self.classes == BASIC:
+            return tuple(c for c in available if not is_compound(c))
+        if self.classes == COMPOUND_PRESENT:
+            return tuple(c for c in available if is_compound(c))
+        return tuple(self.classes)
+
+    @property
+    def kind(self) -> str:
+        """'novel classes' when the test classes are compound, else 'new domain'."""
+        if self.classes == COMPOUND_PRESENT or (
+            isinstance(self.classes, tuple) and all(is_compound(c) for c in self.classes)
+        ):
+            return "novel classes"
+        return "new domain"
+
+
+#: `--train-on` shorthands from EGS-Net (Zou et al., AAAI 2022).
+TRAIN_SETS = {
+    "single": ("RAF-DB",),
+    "multiple": ("RAF-DB", "SFEW", "CKplus", "MMI", "Oulu-CASIA"),
+}
+
+RAF_COMPOUND = (
+    "happily_surprised",
+    "happily_disgusted",
+    "sadly_fearful",
+    "sadly_angry",
+    "sadly_surprised",
+    "sadly_disgusted",
+    "fearfully_angry",
+    "fearfully_surprised",
+    "angrily_surprised",
+    "angrily_disgusted",
+    "disgustedly_surprised",
+)
+
+SPLITS = {
+    s.name: s
+    for s in (
+        Split("SynFACS_C", "SynFACS-wild", COMPOUND, ("SynFACS-lab",),
+              "15 compound classes of rendered in-the-wild faces; train on lab basic", "wild"),
+        Split("SynFACS_B", "SynFACS-wild", BASIC_WITH_NEUTRAL, ("SynFACS-lab",),
+              "7 basic classes of rendered in-the-wild faces; train on lab basic", "wild"),
+        Split("CFEE_C", "CFEE", COMPOUND, TRAIN_SETS["single"], "CFEE, 15 compound classes (Du et al. 2014)"),
+        Split("CFEE_B", "CFEE", BASIC_WITH_NEUTRAL, TRAIN_SETS["single"], "CFEE, 7 basic classes with neutral"),
+        Split("EmotioNet_C", "EmotioNet", COMPOUND_PRESENT, TRAIN_SETS["single"], "EmotioNet, its compound classes"),
+        Split("EmotioNet_B", "EmotioNet", BASIC, TRAIN_SETS["single"], "EmotioNet, its basic classes"),
+        Split("RAF_C", "RAF-DB-compound", RAF_COMPOUND, ("CKplus",), "RAF-DB compound, 11 classes"),
+        Split("RAF_B", "RAF-DB", BASIC_WITH_NEUTRAL, ("miniImageNet",),
+              "RAF-DB basic, 7 classes (Ciubotaru et al.: mini-ImageNet -> RAF-DB)"),
+        Split("CKplus", "CKplus", ALL, TRAIN_SETS["single"],
+              "CK+ basic classes (Ciubotaru et al.: RAF-DB or mini-ImageNet -> CK+)"),
+        Split("JAFFE", "JAFFE", ALL, TRAIN_SETS["single"], "JAFFE, 7 classes with neutral"),
+        Split("FER2013", "FER2013", ALL, ("RAF-DB",), "FER2013, 7 classes with neutral"),
+        Split("SFEW", "SFEW", ALL, ("RAF-DB",), "SFEW 2.0, 7 classes with neutral"),
+    )
+}
+
+
+def get_split(name: str) -> Split:
+    by_lower = {n.lower(): n for n in SPLITS}
+    if name.lower() not in by_lower:
+        raise unknown_name("split", name, list(SPLITS))
+    return SPLITS[by_lower[name.lower()]]
+
+
+def expand_train_on(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Replace the shorthands 'single' and 'multiple' by their dataset lists."""
+    out: list[str] = []
+    for n in names:
+        out.extend(TRAIN_SETS.get(n.lower(), (n,)))
+    return tuple(dict.fromkeys(out))
