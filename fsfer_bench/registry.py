@@ -49,6 +49,8 @@ class LoadOptions:
     strict: bool = False
     label_map: dict[str, str] | None = None
     align_margin: float = 0.4
+    peak_frames: int = 3  # sequence datasets (CK+ native): the last frames of a sequence show its expression
+    first_frame_neutral: bool = False  # ... and its first frame may serve as a neutral example
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class DatasetAdapter:
     load: Callable[[Path, LoadOptions], FaceDataset]
     looks_like: Callable[[Path], bool] | None = None
     needs_files: bool = True
+    # what the adapter would load, file by file, without decoding (an adapters._common.Listing);
+    # `data check` reads it
+    scan: Callable[[Path, LoadOptions], Any] | None = None
+    generic: bool = False  # a catch-all layout (class folders, manifest): tried after the specific ones
 
 
 def register_dataset(
@@ -72,11 +78,15 @@ def register_dataset(
     source: str,
     looks_like: Callable[[Path], bool] | None = None,
     needs_files: bool = True,
+    scan: Callable[[Path, LoadOptions], Any] | None = None,
+    generic: bool = False,
 ) -> Callable[[Callable[[Path, LoadOptions], FaceDataset]], Callable[[Path, LoadOptions], FaceDataset]]:
     """Function decorator: register `load(root, options) -> FaceDataset` under `name`."""
 
     def decorate(load: Callable[[Path, LoadOptions], FaceDataset]) -> Callable[[Path, LoadOptions], FaceDataset]:
-        _datasets[name] = DatasetAdapter(name, folders or (name,), layout, source, load, looks_like, needs_files)
+        _datasets[name] = DatasetAdapter(
+            name, folders or (name,), layout, source, load, looks_like, needs_files, scan, generic
+        )
         return load
 
     return decorate

@@ -70,24 +70,52 @@ RAF_COMPOUND = (
 SPLITS = {
     s.name: s
     for s in (
-        Split("SynFACS_C", "SynFACS-wild", COMPOUND, ("SynFACS-lab",),
-              "15 compound classes of rendered in-the-wild faces; train on lab basic", "wild"),
-        Split("SynFACS_B", "SynFACS-wild", BASIC_WITH_NEUTRAL, ("SynFACS-lab",),
-              "7 basic classes of rendered in-the-wild faces; train on lab basic", "wild"),
+        Split(
+            "SynFACS_C",
+            "SynFACS-wild",
+            COMPOUND,
+            ("SynFACS-lab",),
+            "15 compound classes of rendered in-the-wild faces; train on lab basic",
+            "wild",
+        ),
+        Split(
+            "SynFACS_B",
+            "SynFACS-wild",
+            BASIC_WITH_NEUTRAL,
+            ("SynFACS-lab",),
+            "7 basic classes of rendered in-the-wild faces; train on lab basic",
+            "wild",
+        ),
         Split("CFEE_C", "CFEE", COMPOUND, TRAIN_SETS["single"], "CFEE, 15 compound classes (Du et al. 2014)"),
         Split("CFEE_B", "CFEE", BASIC_WITH_NEUTRAL, TRAIN_SETS["single"], "CFEE, 7 basic classes with neutral"),
         Split("EmotioNet_C", "EmotioNet", COMPOUND_PRESENT, TRAIN_SETS["single"], "EmotioNet, its compound classes"),
         Split("EmotioNet_B", "EmotioNet", BASIC, TRAIN_SETS["single"], "EmotioNet, its basic classes"),
         Split("RAF_C", "RAF-DB-compound", RAF_COMPOUND, ("CKplus",), "RAF-DB compound, 11 classes"),
-        Split("RAF_B", "RAF-DB", BASIC_WITH_NEUTRAL, ("miniImageNet",),
-              "RAF-DB basic, 7 classes (Ciubotaru et al.: mini-ImageNet -> RAF-DB)"),
-        Split("CKplus", "CKplus", ALL, TRAIN_SETS["single"],
-              "CK+ basic classes (Ciubotaru et al.: RAF-DB or mini-ImageNet -> CK+)"),
+        Split(
+            "RAF_B",
+            "RAF-DB",
+            BASIC_WITH_NEUTRAL,
+            ("miniImageNet",),
+            "RAF-DB basic, 7 classes (Ciubotaru et al.: mini-ImageNet -> RAF-DB)",
+        ),
+        Split(
+            "CKplus",
+            "CKplus",
+            ALL,
+            TRAIN_SETS["single"],
+            "CK+ basic classes (Ciubotaru et al.: RAF-DB or mini-ImageNet -> CK+)",
+        ),
         Split("JAFFE", "JAFFE", ALL, TRAIN_SETS["single"], "JAFFE, 7 classes with neutral"),
         Split("FER2013", "FER2013", ALL, ("RAF-DB",), "FER2013, 7 classes with neutral"),
         Split("SFEW", "SFEW", ALL, ("RAF-DB",), "SFEW 2.0, 7 classes with neutral"),
     )
 }
+
+
+def register_split(split: Split) -> Split:
+    """Add a split (e.g. from a plugin or a test); a name already taken is replaced."""
+    SPLITS[split.name] = split
+    return split
 
 
 def get_split(name: str) -> Split:

@@ -32,13 +32,18 @@ def friendly_errors(command: F) -> F:
             except FsferError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(2)
+            except BrokenPipeError:  # e.g. `fsfer-bench list splits | head`
+                sys.stderr.close()
+                sys.exit(0)
             except KeyboardInterrupt:
                 click.echo("interrupted", err=True)
                 sys.exit(130)
             except Exception as exc:
                 if os.environ.get("FSFER_DEBUG"):
                     raise
-                click.echo(f"internal error: {type(exc).__name__}: {exc} (set FSFER_DEBUG=1 for the traceback)", err=True)
+                click.echo(
+                    f"internal error: {type(exc).__name__}: {exc} (set FSFER_DEBUG=1 for the traceback)", err=True
+                )
                 sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -41,7 +41,9 @@ class FaceDataset:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
-            raise DataError(f"{self.name}: images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
+            raise DataError(
+                f"{self.name}: images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
+            )
         for name in ("labels", "subjects", "sources", "domains", "files", "landmarks"):
             value = getattr(self, name)
             if value is not None and len(value) != n:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from fsfer_bench.errors import DataError, FsferWarning
+
+T = TypeVar("T")
 
 #: (left, top, width, height) in source pixels.
 Box = tuple[float, float, float, float]
@@ -63,17 +66,38 @@ def crop_resize(img: Image.Image, box: Box | None, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DecodeJob:
+    """One image to decode. `path` names it in messages even when `pixels` supplies it."""
+
     path: str
     size: int
     box: Box | None = None
+    # `box` in fractions of the image's width and height: a default crop for whole-frame
+    # datasets, whose pixel size is only known once the file is open
+    relative: bool = False
+    pixels: np.ndarray | None = None  # an image already in memory (FER2013's pixel strings)
+
+
+def open_job(job: DecodeJob) -> Image.Image:
+    """The job's image, fully read (so truncation shows here) and upright."""
+    if job.pixels is not None:
+        return Image.fromarray(job.pixels)
+    with Image.open(job.path) as img:
+        img.load()
+        return ImageOps.exif_transpose(img)
+
+
+def job_box(job: DecodeJob, width: int, height: int) -> Box | None:
+    """The job's crop box in pixels of a `width` x `height` image."""
+    if job.box is None or not job.relative:
+        return job.box
+    left, top, w, h = job.box
+    return (left * width, top * height, w * width, h * height)
 
 
 def _decode(job: DecodeJob) -> np.ndarray | str:
     try:
-        with Image.open(job.path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return crop_resize(img, job.box, job.size)
+        img = open_job(job)
+        return crop_resize(img, job_box(job, *img.size), job.size)
     except Exception as exc:  # PIL raises many types for broken files
         return f"{type(exc).__name__}: {exc}"
 
@@ -96,19 +120,32 @@ def decode_files(
     """
     if not jobs:
         return np.empty((0, 0, 0, 3), dtype=np.uint8), np.empty(0, dtype=np.int64)
+    results, kept = run_jobs(_decode, jobs, strict=strict, workers=workers)
+    size = jobs[0].size
+    images = np.stack(results) if results else np.empty((0, size, size, 3), np.uint8)
+    return images, kept
+
+
+def run_jobs(
+    fn: Callable[[DecodeJob], T | str], jobs: Sequence[DecodeJob], *, strict: bool = False, workers: int | None = None
+) -> tuple[list[T], np.ndarray]:
+    """Run `fn` over `jobs` in a process pool; `fn` returns its result, or an error string for a bad file.
+
+    Returns (results of the good jobs, their indices into `jobs`). Bad files are
+    skipped with a warning naming them, or raise a DataError with `strict`.
+    `fn` must be a module-level function, so that worker processes can import it.
+    """
     workers = workers or min(len(jobs) // 64 + 1, os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_decode, jobs, chunksize=32))
+            results = list(pool.map(fn, jobs, chunksize=max(1, min(32, len(jobs) // (4 * workers)))))
     else:
-        results = [_decode(j) for j in jobs]
+        results = [fn(j) for j in jobs]
     bad = [(j.path, r) for j, r in zip(jobs, results) if isinstance(r, str)]
     if bad and strict:
         raise DataError(f"{len(bad)} unreadable image(s), first {bad[0][0]} ({bad[0][1]}); drop --strict to skip them")
     if bad:
         names = ", ".join(Path(p).name for p, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        warnings.warn(f"skipped {len(bad)} unreadable image(s): {names}", FsferWarning, stacklevel=2)
+        warnings.warn(f"skipped {len(bad)} unreadable image(s): {names}", FsferWarning, stacklevel=3)
     kept = np.array([i for i, r in enumerate(results) if not isinstance(r, str)], dtype=np.int64)
-    size = jobs[0].size
-    images = np.stack([results[i] for i in kept]) if len(kept) else np.empty((0, size, size, 3), np.uint8)
-    return images, kept
+    return [results[i] for i in kept], kept

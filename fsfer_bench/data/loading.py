@@ -54,7 +54,9 @@ def load_dataset(name: str, sources: DataSources, options: LoadOptions | None = 
         return adapter.load(Path("."), options)
     folder = sources.folder_for(adapter)
     if adapter.looks_like is not None and not adapter.looks_like(folder):
-        raise DataError(f"{folder} does not hold the {adapter.name} layout ({adapter.layout}){_looks_like_other(folder, adapter)}")
+        raise DataError(
+            f"{folder} does not hold the {adapter.name} layout ({adapter.layout}){_looks_like_other(folder, adapter)}"
+        )
     return adapter.load(folder, options)
 
 

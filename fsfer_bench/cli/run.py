@@ -1,0 +1,68 @@
+"""`fsfer-bench run`: train one method once, evaluate it per shot, store the records."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from fsfer_bench.cli import main
+from fsfer_bench.cli.common import friendly_errors, progress_factory
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@main.command()
+@click.option("--method", "-m", help="Method name (see `fsfer-bench list methods`).  [default: protonet]")
+@click.option("--split", "-s", help="Evaluation split (see `fsfer-bench list splits`).  [default: SynFACS_C]")
+@click.option("--train-on", help="Training sources, comma-separated, or 'single' / 'multiple'.  [default: the split's]")
+@click.option("--way", type=int, help="Classes per test episode.  [default: 5]")
+@click.option("--shot", help="Shots per class, comma-separated; one evaluation each.  [default: 1,5]")
+@click.option("--query", type=int, help="Queries per class per episode.  [default: 15]")
+@click.option("--episodes", type=int, help="Test episodes per shot.  [default: 600]")
+@click.option("--seed", type=int, help="Seed of training and of the test episodes.  [default: 0]")
+@click.option("--backbone", help="conv4, resnet12 or resnet18.  [default: the profile's, else conv4]")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Pretrained backbone state_dict (.pt).")
+@click.option("--image-size", type=int, help="Square input size in pixels.  [default: 64]")
+@click.option("--profile", help="Method profile: quick (CPU) or paper.  [default: quick]")
+@click.option("--device", help="auto, cpu or cuda.  [default: auto]")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets.  [env: FSFER_DATA]")
+@click.option("--out", type=click.Path(), help="Results store.  [default: results]")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file (flags win).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override any setting, e.g. train.steps=200 or option.fce=true. Repeatable.")  # fmt: skip
+@click.option("--subject-disjoint/--no-subject-disjoint", default=None,
+              help="Support and query from different people.  [default: on]")  # fmt: skip
+@click.option("--feature-cache/--no-feature-cache", default=None,
+              help="Embed each test image once (fast path) or per episode (reference).  [default: on]")  # fmt: skip
+@click.option("--min-per-class", type=int, help="Drop target classes with fewer images than this.")
+@click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
+@click.option("--face-align", is_flag=True, default=None, help="Detect and align faces (needs fsfer-bench[faces]).")
+@click.option("--strict", is_flag=True, default=None, help="Fail on unreadable images instead of skipping them.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
+@friendly_errors
+def run(config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, **flags: object) -> None:
+    """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
+
+    \b
+    Example:
+      fsfer-bench run --method protonet --split SynFACS_C --episodes 200
+    """
+    from fsfer_bench.config import resolve_config
+    from fsfer_bench.experiment import describe
+    from fsfer_bench.experiment import run as run_experiment
+
+    flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
+    flags["shots"] = flags.pop("shot")
+    config = resolve_config(flags, config_file, list(assignments))
+    records = run_experiment(config, progress=progress_factory(quiet))
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=1))
+        return
+    for record in records:
+        click.echo(describe(record))
+    if not quiet:
+        click.echo(f"{len(records)} record(s) saved under {config.out}/records", err=True)

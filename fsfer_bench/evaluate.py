@@ -1,0 +1,140 @@
+"""The evaluator: the only place that runs test episodes.
+
+Fast path, for `FeatureMethod`s: embed every image the episodes use once
+(batched, eval mode, no grad), then classify each episode on cached features.
+Per-episode path, for every method and as the reference: call `predict` on each
+episode's images. Both record the accuracy of each episode and a confusion
+matrix over the pool's classes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from fsfer_bench.data.dataset import FaceDataset
+from fsfer_bench.episodes import EpisodeSet
+from fsfer_bench.methods import FeatureMethod, FewShotMethod
+from fsfer_bench.tensors import to_tensor
+
+Progress = Callable[..., Iterable]
+
+
+def no_progress(iterable: Iterable, **_kwargs: object) -> Iterable:
+    return iterable
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    accuracies: np.ndarray  # (E,) per-episode accuracy, percent
+    confusion: np.ndarray  # (C, C) counts over pool classes, rows true, columns predicted
+    seconds: float
+    path: str  # "feature-cache" or "per-episode"
+
+
+def uses_feature_cache(method: FewShotMethod, feature_cache: bool) -> bool:
+    return feature_cache and isinstance(method, FeatureMethod)
+
+
+def evaluate(
+    method: FewShotMethod,
+    pool: FaceDataset,
+    episodes: EpisodeSet,
+    *,
+    device: torch.device | str = "cpu",
+    feature_cache: bool = True,
+    batch_size: int = 256,
+    progress: Progress = no_progress,
+) -> EvaluationResult:
+    """Run every episode of `episodes` (drawn from `pool`) through `method`."""
+    start = time.perf_counter()
+    was_training = method.training
+    method.eval()
+    try:
+        with torch.no_grad():
+            if uses_feature_cache(method, feature_cache):
+                run_episode, path = (
+                    _cached_features(method, pool, episodes, device, batch_size, progress),
+                    "feature-cache",
+                )
+            else:
+                run_episode, path = _per_episode(method, pool, device), "per-episode"
+            accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
+    finally:
+        method.train(was_training)
+    return EvaluationResult(accuracies, confusion, time.perf_counter() - start, path)
+
+
+#: (support (N, K), query (N, Q)) pool indices -> logits (N*Q, N)
+EpisodeRunner = Callable[[np.ndarray, np.ndarray], torch.Tensor]
+
+
+def _run(
+    run_episode: EpisodeRunner, episodes: EpisodeSet, n_classes: int, progress: Progress
+) -> tuple[np.ndarray, np.ndarray]:
+    way, query = episodes.query.shape[1:]
+    query_labels = np.repeat(np.arange(way), query)
+    accuracies = np.empty(len(episodes))
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for e in progress(range(len(episodes)), desc="evaluate", total=len(episodes)):
+        logits = run_episode(episodes.support[e], episodes.query[e])
+        predicted = logits.argmax(1).cpu().numpy()
+        accuracies[e] = 100.0 * float(np.mean(predicted == query_labels))
+        classes = episodes.classes[e]
+        np.add.at(confusion, (classes[query_labels], classes[predicted]), 1)
+    return accuracies, confusion
+
+
+def _support_labels(support: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    way, shot = support.shape
+    return torch.arange(way, device=device).repeat_interleave(shot)
+
+
+def _cached_features(
+    method: FeatureMethod,
+    pool: FaceDataset,
+    episodes: EpisodeSet,
+    device: torch.device | str,
+    batch_size: int,
+    progress: Progress,
+) -> EpisodeRunner:
+    used = episodes.used_indices()
+    features = embed_pool(method, pool, used, device=device, batch_size=batch_size, progress=progress)
+    labels = _support_labels(episodes.support[0], device)
+
+    def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
+        s = torch.from_numpy(np.searchsorted(used, support.ravel())).to(device)
+        q = torch.from_numpy(np.searchsorted(used, query.ravel())).to(device)
+        return method.classify(features[s], labels, features[q])
+
+    return run_episode
+
+
+def _per_episode(method: FewShotMethod, pool: FaceDataset, device: torch.device | str) -> EpisodeRunner:
+    def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
+        images = [to_tensor(pool.images[i.ravel()], device) for i in (support, query)]
+        return method.predict(images[0], _support_labels(support, device), images[1])
+
+    return run_episode
+
+
+def embed_pool(
+    method: FeatureMethod,
+    pool: FaceDataset,
+    indices: np.ndarray,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    progress: Progress = no_progress,
+) -> torch.Tensor:
+    """Features of pool images `indices` (sorted), in eval mode without gradients."""
+    chunks = []
+    starts = range(0, len(indices), batch_size)
+    with torch.no_grad():
+        for i in progress(starts, desc="embed", total=len(starts)):
+            chunks.append(method.embed(to_tensor(pool.images[indices[i : i + batch_size]], device)))
+    return torch.cat(chunks)

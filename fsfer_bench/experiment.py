@@ -1,0 +1,233 @@
+"""One run: build the pools, train once, evaluate once per shot, store one record per shot.
+
+Everything the CLI's `run` does is here, callable from Python:
+
+    from fsfer_bench.config import resolve_config
+    from fsfer_bench.experiment import run
+    records = run(resolve_config({"method": "protonet", "split": "SynFACS_C", "episodes": 200}))
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from fsfer_bench.config import RunConfig, method_options
+from fsfer_bench.data.dataset import FaceDataset, concat
+from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.vocabulary import is_compound
+from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
+from fsfer_bench.errors import ConfigError, DataError, FsferWarning
+from fsfer_bench.evaluate import evaluate, no_progress
+from fsfer_bench.methods import FewShotMethod
+from fsfer_bench.registry import LoadOptions, get_method
+from fsfer_bench.results import Store, environment, new_record_id, utc_now
+from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
+from fsfer_bench.stats import summarise
+from fsfer_bench.training import TrainingReport, fit
+
+Progress = Callable[..., Iterable]
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The target (test) pool and the training pool of a run, with what the record should say of them."""
+
+    target: FaceDataset
+    train: FaceDataset
+    train_on: tuple[str, ...]
+    overlap_classes: tuple[str, ...]
+    skipped_sources: tuple[str, ...] = ()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def load_options(config: RunConfig) -> LoadOptions:
+    return LoadOptions(
+        image_size=config.image_size,
+        face_align=config.face_align,
+        strict=config.strict,
+        label_map=config.label_map or None,
+    )
+
+
+def target_pool(split: Split, sources: DataSources, options: LoadOptions) -> FaceDataset:
+    """The split's test pool: its target dataset, domain and classes."""
+    dataset = load_dataset(split.target, sources, options)
+    if split.target_domain is not None:
+        dataset = dataset.where(dataset.domains == split.target_domain)
+    classes = split.target_classes(dataset.classes)
+    missing = [c for c in classes if c not in dataset.classes]
+    if missing:
+        raise DataError(f"{split.name} needs class(es) {', '.join(missing)}, which {dataset.name} lacks")
+    return dataset.with_classes(classes, name=split.name)
+
+
+def training_pool(
+    names: tuple[str, ...], split: Split, sources: DataSources, options: LoadOptions, allow_overlap: bool
+) -> tuple[FaceDataset, tuple[str, ...], tuple[str, ...]]:
+    """The non-compound classes of the training sources, merged by class name.
+
+    Returns (pool, sources used, sources skipped). Sources skipped are those of
+    the 'multiple' shorthand that are not present on disk.
+    """
+    if split.target in names and not allow_overlap:
+        raise ConfigError(
+            f"training on {split.target}, the target's own dataset, shares its people with the test pool; "
+            "choose other --train-on sources, or pass --allow-overlap to do it anyway"
+        )
+    optional = set(TRAIN_SETS["multiple"]) if len(names) > 1 else set()
+    loaded, skipped = [], []
+    for name in names:
+        try:
+            dataset = load_dataset(name, sources, options)
+        except DataError:
+            if name not in optional:
+                raise
+            skipped.append(name)
+            continue
+        base = tuple(c for c in dataset.classes if not is_compound(c))
+        loaded.append(dataset.with_classes(base))
+    if not loaded:
+        raise DataError(f"none of the training sources {', '.join(names)} was found under the data root")
+    if skipped:
+        warnings.warn(
+            f"training on {', '.join(d.name for d in loaded)}; not found: {', '.join(skipped)}",
+            FsferWarning,
+            stacklevel=2,
+        )
+    return concat(loaded), tuple(d.name for d in loaded), tuple(skipped)
+
+
+def build_pools(config: RunConfig) -> Pools:
+    split = get_split(config.split)
+    sources = DataSources.from_settings(config.data_root, config.data_paths)
+    options = load_options(config)
+    target = target_pool(split, sources, options)
+    names = expand_train_on(config.train_on or split.train_on)
+    train, used, skipped = training_pool(names, split, sources, options, config.allow_overlap)
+    overlap = tuple(c for c in target.classes if c in train.classes)
+    return Pools(target, train, used, overlap, skipped)
+
+
+def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
+    from fsfer_bench.backbones import build_backbone
+
+    method_cls = get_method(config.method)
+    backbone = build_backbone(config.backbone, config.image_size, config.weights)
+    return method_cls(backbone, method_options(config, method_cls), num_base_classes)
+
+
+def sample_test_episodes(config: RunConfig, target: FaceDataset) -> dict[int, EpisodeSet]:
+    """One episode set per shot; drawn before training so impossible specs fail in seconds."""
+    return {
+        shot: sample_episodes(
+            target,
+            EpisodeSpec(config.way, shot, config.query, config.episodes, config.seed, config.subject_disjoint),
+            min_per_class=config.min_per_class,
+        )
+        for shot in config.shots
+    }
+
+
+def train(
+    config: RunConfig,
+    pool: FaceDataset,
+    device: torch.device,
+    progress: Progress = no_progress,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+) -> tuple[FewShotMethod, TrainingReport]:
+    """Build and train the method; torch's global RNG is seeded and restored around it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        method = build_method(config, len(pool.classes)).to(device)
+        report = fit(
+            method, pool, config.train, seed=config.seed, device=device, progress=progress,
+            checkpoint=checkpoint, resume=resume,
+        )  # fmt: skip
+    return method, report
+
+
+def run(config: RunConfig, *, progress: Progress = no_progress, store: Store | None = None) -> list[dict]:
+    """Train once and evaluate each shot of `config`; returns the stored records."""
+    store = store or Store(config.out)
+    store.check_writable()
+    device = resolve_device(config.device)
+    pools = build_pools(config)
+    episode_sets = sample_test_episodes(config, pools.target)
+    method, report = train(config, pools.train, device, progress)
+    run_id = uuid.uuid4().hex[:12]
+    records = []
+    for shot, episodes in episode_sets.items():
+        result = evaluate(
+            method, pools.target, episodes, device=device, feature_cache=config.feature_cache, progress=progress
+        )
+        record = make_record(replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device)
+        store.write(record, episodes)
+        records.append(record)
+    return records
+
+
+def make_record(config: RunConfig, pools: Pools, episodes: EpisodeSet, result, report: TrainingReport,
+                run_id: str, device: torch.device) -> dict:  # fmt: skip
+    shot = episodes.spec.shot
+    summary = summarise(result.accuracies)
+    return {
+        "schema": 1,
+        "record_id": new_record_id(config.method, config.split, shot, config.seed),
+        "run_id": run_id,
+        "created": utc_now(),
+        "method": config.method,
+        "split": config.split,
+        "target": pools.target.sources[0] if len(pools.target) else None,
+        "train_on": list(pools.train_on),
+        "train_on_skipped": list(pools.skipped_sources),
+        "way": config.way,
+        "shot": shot,
+        "query": config.query,
+        "episodes": config.episodes,
+        "seed": config.seed,
+        "subject_disjoint": config.subject_disjoint and pools.target.has_subjects,
+        "mean": summary.mean,
+        "ci95": summary.ci95,
+        "ci95_z": summary.ci95_z,
+        "std": summary.std,
+        "n_episodes": summary.n,
+        "accuracies": [round(float(a), 4) for a in result.accuracies],
+        "classes": list(pools.target.classes),
+        "confusion": result.confusion.tolist(),
+        "episode_hash": episodes.hash,
+        "train_classes": list(pools.train.classes),
+        "overlap_classes": list(pools.overlap_classes),
+        "config": config.to_dict(),
+        "config_hash": config.hash(),
+        "training_hash": config.training_hash(),
+        "training": report.to_dict(),
+        "evaluation": {"seconds": result.seconds, "path": result.path},
+        "target_notes": pools.target.notes,
+        "train_notes": pools.train.notes,
+        "device": str(device),
+        **environment(),
+    }
+
+
+def describe(record: dict) -> str:
+    """The one line `run` prints per shot."""
+    return (
+        f"{record['method']}  {record['split']}  {record['way']}-way {record['shot']}-shot  "
+        f"{record['mean']:.2f} ± {record['ci95']:.2f} %  ({record['n_episodes']} episodes, 95% t-CI)"
+    )

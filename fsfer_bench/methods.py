@@ -1,0 +1,176 @@
+"""The method interface: what a few-shot method must say, and nothing the harness owns.
+
+A method is an `nn.Module` around a backbone. It answers one episode at a time
+(`predict`), says how it trains (`training_stages`, run by the harness's loops),
+and, if its answer depends only on per-image features, subclasses
+`FeatureMethod` so the evaluator can embed each test image once.
+
+The smallest method is a `FeatureMethod` with one `classify`; see
+`baselines/protonet.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fsfer_bench.backbones import Backbone
+from fsfer_bench.registry import register_method
+
+__all__ = [
+    "Batch",
+    "Episode",
+    "FeatureMethod",
+    "FewShotMethod",
+    "NoOptions",
+    "Stage",
+    "StepData",
+    "TrainSettings",
+    "class_means",
+    "register_method",
+]
+
+
+@dataclass
+class Episode:
+    """One N-way episode on the method's device. Labels are 0..N-1 within the episode;
+    `classes[n]` is the base-class id of episode label n (for methods that also keep
+    a classifier over all base classes)."""
+
+    support: torch.Tensor  # (N*K, 3, H, W)
+    support_labels: torch.Tensor  # (N*K,)
+    query: torch.Tensor  # (N*Q, 3, H, W)
+    query_labels: torch.Tensor  # (N*Q,)
+    classes: torch.Tensor  # (N,)
+
+    @property
+    def way(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class Batch:
+    """A plain supervised batch over all base classes."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass
+class StepData:
+    """What the training loop hands a stage's loss at each step: what it asked for."""
+
+    step: int
+    episode: Episode | None = None
+    batch: Batch | None = None
+
+
+@dataclass
+class Stage:
+    """One phase of training, run by the harness's loop.
+
+    `needs` says which inputs each step gets ("episode", "batch" or both).
+    `trainable(step)`, if given, returns the parameters allowed to change at that
+    step; the loop drops the gradients of all others before the optimiser step,
+    so they do not move at all (not even through momentum or weight decay).
+    `steps`/`lr` default to the run's training settings.
+    """
+
+    name: str
+    loss: Callable[[StepData], torch.Tensor]
+    needs: tuple[str, ...] = ("episode",)
+    steps: int | None = None
+    lr: float | None = None
+    trainable: Callable[[int], Iterable[nn.Parameter]] | None = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The run's training budget and episode shape; methods read it to size their stages."""
+
+    steps: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | constant
+    batch_size: int = 64
+    way: int = 5
+    shot: int = 5
+    query: int = 10
+    augment: bool = True
+    val_every: int = 50
+    val_episodes: int = 100
+    val_fraction: float = 0.15
+    patience: int = 0  # validations without improvement before stopping; 0 never stops early
+    checkpoint_every: int = 50
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """For methods without hyperparameters of their own."""
+
+
+class FewShotMethod(nn.Module):
+    """Base class of every method.
+
+    Subclasses set `Options` to a frozen dataclass of their hyperparameters (filled
+    from `[method.<name>]` in a config file, and from profiles), and may set
+    `profiles`, named option sets such as "quick" and "paper".
+    """
+
+    name: ClassVar[str] = "unnamed"
+    Options: ClassVar[type] = NoOptions
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: What the method's training needs from the data, for the docs and `list methods`.
+    training_loop: ClassVar[str] = "episodic"
+
+    def __init__(self, backbone: Backbone, options: Any = None, num_base_classes: int = 0) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.options = options if options is not None else self.Options()
+        self.num_base_classes = num_base_classes
+
+    def predict(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Logits (len(query), N) for one episode whose support labels are 0..N-1."""
+        raise NotImplementedError
+
+    def episode_loss(self, episode: Episode) -> torch.Tensor:
+        """The episodic training loss; by default cross-entropy of `predict` on the queries."""
+        return F.cross_entropy(
+            self.predict(episode.support, episode.support_labels, episode.query), episode.query_labels
+        )
+
+    def training_stages(self, settings: TrainSettings) -> list[Stage]:
+        """How this method trains. Default: one stage of episodic training on `episode_loss`."""
+        return [Stage("episodic", lambda data: self.episode_loss(data.episode))]
+
+
+class FeatureMethod(FewShotMethod):
+    """A method whose episode answer depends only on per-image features.
+
+    The evaluator embeds each test image once and calls `classify` per episode
+    on cached features: the fast path.
+    """
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def classify(
+        self, support_features: torch.Tensor, support_labels: torch.Tensor, query_features: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        features = self.embed(torch.cat([support, query]))  # one pass: BatchNorm sees the whole episode
+        return self.classify(features[: len(support)], support_labels, features[len(support) :])
+
+
+def class_means(features: torch.Tensor, labels: torch.Tensor, n_classes: int | None = None) -> torch.Tensor:
+    """Per-class mean feature (prototypes), rows ordered by label 0..N-1."""
+    n = int(labels.max()) + 1 if n_classes is None else n_classes
+    one_hot = F.one_hot(labels, n).to(features.dtype)
+    return (one_hot.T @ features) / one_hot.sum(0, keepdim=True).T
