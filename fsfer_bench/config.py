@@ -232,9 +232,9 @@ def resolve_config(
 
 def _build(layers: _Layers, method_cls: type) -> RunConfig:
     _check_keys(layers.run, _RUN_FIELDS, "the run settings")
+    if "shots" in layers.run:
+        layers.run["shots"] = parse_shots(layers.run["shots"])
     run = _coerce(RunConfig, layers.run, "[run]")
-    if "shots" in run:
-        run["shots"] = parse_shots(run["shots"])
     if "train_on" in run:
         run["train_on"] = tuple(s.strip() for s in run["train_on"] if s.strip())
     train = replace(TrainSettings(), **_coerce(TrainSettings, layers.train, "[train]"))

@@ -8,8 +8,10 @@ adapter's canonical folder names.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.errors import DataError
@@ -47,26 +49,81 @@ class DataSources:
 
 
 def load_dataset(name: str, sources: DataSources, options: LoadOptions | None = None) -> FaceDataset:
-    """Load dataset `name` through its adapter, checking that the folder holds its layout."""
-    adapter = get_dataset(name)
+    """Load dataset `name` through its adapter, checking that the folder holds its layout.
+
+    A name no adapter has, given a path of its own (`--data-path NAME=PATH`), is
+    read by whichever layout its folder holds, so new datasets need no code.
+    """
     options = options or LoadOptions()
-    if not adapter.needs_files:
+    adapter, folder = locate(name, sources)
+    if folder is None:
         return adapter.load(Path("."), options)
+    dataset = adapter.load(folder, options)
+    if adapter.name.lower() == name.lower():
+        return dataset
+    return replace(dataset, name=name, sources=np.full(len(dataset), name))  # an unknown dataset, by its own name
+
+
+def locate(name: str, sources: DataSources) -> tuple[DatasetAdapter, Path | None]:
+    """The adapter for `name` and the folder it reads (None for datasets without files).
+
+    Raises a DataError naming the expected folder and layout when the dataset
+    is missing, or the layout the folder seems to hold when it is another.
+    """
+    registered = name.lower() in {n.lower() for n in dataset_names()}
+    if not registered and name in sources.paths:
+        folder = Path(sources.paths[name]).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"{name}: the path given for it, {folder}, is not a folder")
+        adapter = detect_layout(folder)
+        if adapter is None:
+            layouts = "; ".join(f"{n}: {get_dataset(n).layout}" for n in _file_datasets())
+            raise DataError(f"{folder} (given for {name}) holds no layout that fsfer-bench reads (layouts: {layouts})")
+        return adapter, folder
+    adapter = get_dataset(name)
+    if not adapter.needs_files:
+        return adapter, None
     folder = sources.folder_for(adapter)
     if adapter.looks_like is not None and not adapter.looks_like(folder):
         raise DataError(
             f"{folder} does not hold the {adapter.name} layout ({adapter.layout}){_looks_like_other(folder, adapter)}"
         )
-    return adapter.load(folder, options)
+    return adapter, folder
+
+
+def detect_layout(folder: Path, *, generic: bool = True) -> DatasetAdapter | None:
+    """The adapter whose layout `folder` holds: a dataset-specific one first, else (with
+    `generic`) the generic manifest or class-folder reader."""
+    for name in _file_datasets():
+        adapter = get_dataset(name)
+        if not adapter.generic and _matches(adapter, folder):
+            return adapter
+    if generic:
+        for name in GENERIC_READERS:
+            if name in dataset_names() and _matches(get_dataset(name), folder):
+                return get_dataset(name)
+    return None
+
+
+#: The generic readers an unknown dataset falls back to, in order.
+GENERIC_READERS = ("manifest", "folder")
+
+
+def _file_datasets() -> list[str]:
+    return [n for n in dataset_names() if get_dataset(n).needs_files and get_dataset(n).looks_like is not None]
+
+
+def _matches(adapter: DatasetAdapter, folder: Path) -> bool:
+    try:
+        return bool(adapter.looks_like(folder))  # type: ignore[misc]
+    except OSError:
+        return False
 
 
 def _looks_like_other(folder: Path, adapter: DatasetAdapter) -> str:
-    for other in dataset_names():
-        candidate = get_dataset(other)
-        if candidate.name != adapter.name and candidate.looks_like is not None and candidate.needs_files:
-            try:
-                if candidate.looks_like(folder):
-                    return f"; it looks like {candidate.name} ({candidate.layout})"
-            except OSError:
-                continue
-    return ""
+    other = detect_layout(folder)
+    if other is None or other.name == adapter.name:
+        return ""
+    if other.generic:
+        return f"; it holds a generic layout ({other.layout})"
+    return f"; it looks like {other.name} ({other.layout})"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsfer_bench.data.synfacs.aus import AU_INDEX, AUS
+from fsfer_bench.data.synfacs.geometry import cos_sin
 
 # Extra points after the 68 landmarks.
 FOREHEAD = np.arange(68, 77)  # arc from the right temple over the top to the left one
@@ -133,19 +134,24 @@ def neutral_points(identity: Identity) -> np.ndarray:
 def _jaw_and_forehead(p: np.ndarray, f: Identity) -> None:
     width, top, temple = 0.95 * f.face_width, -1.28 * f.face_height, -0.15
     chin = 1.0 * f.face_height
-    a = np.linspace(0.0, np.pi, 17)
-    s = np.sin(a)
-    p[JAW, 0] = -width * np.cos(a) * (1 - f.chin_taper * s**4)
+    c, s = _half_arc(17)
+    p[JAW, 0] = -width * c * (1 - f.chin_taper * s**4)
     p[JAW, 1] = temple + (chin - temple) * s
-    b = np.linspace(0.0, np.pi, 9)
-    p[FOREHEAD, 0] = width * 1.01 * np.cos(b)
-    p[FOREHEAD, 1] = temple + (top - temple) * np.sin(b)
+    c, s = _half_arc(9)
+    p[FOREHEAD, 0] = width * 1.01 * c
+    p[FOREHEAD, 1] = temple + (top - temple) * s
+
+
+def _half_arc(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cos a, sin a) for n angles a from 0 to 180 degrees, without platform-dependent trigonometry."""
+    cos_b, sin_b = cos_sin(np.linspace(-1.0, 1.0, n))  # b = a - 90 degrees
+    return -sin_b, cos_b
 
 
 def _left_eye_and_brow(p: np.ndarray, f: Identity) -> None:
     cx, cy = -0.36 * f.eye_spacing, -0.12
     w, up, down = 0.18 * f.eye_size, 0.08 * f.eye_size, 0.058 * f.eye_size
-    p[36:42] = [(cx - w, cy + 0.01), (cx - 0.4 * w, cy - up), (cx + 0.4 * w, cy - up), (cx + w, cy + 0.012)]
+    p[36:40] = [(cx - w, cy + 0.01), (cx - 0.4 * w, cy - up), (cx + 0.4 * w, cy - up), (cx + w, cy + 0.012)]
     p[40:42] = [(cx + 0.4 * w, cy + down), (cx - 0.4 * w, cy + down)]
     p[IRIS[0]] = (cx, cy + 0.005)
     brow_y = cy - 0.22 * f.brow_height

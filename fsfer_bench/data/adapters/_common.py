@@ -1,0 +1,337 @@
+"""What the adapters share: listing, cache keys, decoding, and building the FaceDataset.
+
+An adapter is two small functions: `looks_like(folder)`, which recognises its
+layout, and `scan(folder, options) -> Listing`, which lists the images with
+their labels without decoding anything. `load_listing` does the rest the same
+way for every adapter, and `data check` reads the same listing, so what is
+checked is exactly what is loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fsfer_bench.data.cache import cached_dataset
+from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, fingerprint, make_dataset
+from fsfer_bench.data.images import Box, DecodeJob, decode_files
+from fsfer_bench.data.vocabulary import canonical, sort_classes
+from fsfer_bench.errors import DataError, FsferWarning
+from fsfer_bench.registry import LoadOptions, register_dataset
+
+#: Bumped when decoding or cropping changes for every adapter, so old cache entries are not reused.
+ADAPTERS_VERSION = "1"
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"})
+MANIFEST = "manifest.csv"
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One image to load: where it is, its canonical label, and whose face it is."""
+
+    path: Path  # the file; with `pixels`, only a name for messages (e.g. fer2013.csv:row 12)
+    label: str
+    subject: str = UNKNOWN_SUBJECT
+    box: Box | None = None  # the crop, in pixels, or in fractions of the frame with `relative`
+    relative: bool = False
+    domain: str | None = None  # overrides the listing's domain (manifests may mix)
+    pixels: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a label file or listing. `fatal` problems fail a load even without --strict."""
+
+    kind: str  # e.g. "label out of range", "unknown label", "garbled line", "empty class"
+    where: str
+    detail: str
+    fatal: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.detail}"
+
+
+@dataclass
+class Listing:
+    """What an adapter found in its folder, before any decoding."""
+
+    name: str
+    version: str  # the adapter's own version; bump it when its reading changes
+    folder: Path
+    domain: str
+    items: list[Item]
+    classes: tuple[str, ...] | None = None  # declared classes, in order; None: those that occur
+    problems: list[Problem] = field(default_factory=list)
+    key_files: list[Path] = field(default_factory=list)  # non-image files the content depends on
+    notes: dict = field(default_factory=dict)
+
+    def file(self, item: Item) -> str:
+        """The item's path relative to the dataset folder, as `FaceDataset.files` holds it."""
+        try:
+            return item.path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return item.path.as_posix()
+
+    def class_list(self) -> tuple[str, ...]:
+        present = {i.label for i in self.items}
+        if self.classes is None:
+            return sort_classes(present)
+        return tuple(c for c in self.classes if c in present)
+
+    def empty_classes(self) -> list[str]:
+        present = {i.label for i in self.items}
+        return [c for c in self.classes or () if c not in present]
+
+
+def register_layout(
+    name: str,
+    *,
+    layout: str,
+    source: str,
+    looks_like: Callable[[Path], bool],
+    folders: tuple[str, ...] | None = None,
+    generic: bool = False,
+) -> Callable[[Callable[[Path, LoadOptions], Listing]], Callable[[Path, LoadOptions], Listing]]:
+    """Register `scan(folder, options) -> Listing` as dataset `name`, loading through `load_listing`."""
+
+    def decorate(scan: Callable[[Path, LoadOptions], Listing]) -> Callable[[Path, LoadOptions], Listing]:
+        def load(folder: Path, options: LoadOptions) -> FaceDataset:
+            return load_listing(scan(folder, options), options)
+
+        register_dataset(
+            name, folders=folders, layout=layout, source=source, looks_like=looks_like, scan=scan, generic=generic
+        )(load)
+        return scan
+
+    return decorate
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_listing(listing: Listing, options: LoadOptions) -> FaceDataset:
+    """Decode the listing once into the cache, then memory-map it on every later load."""
+    report_problems(listing, options.strict)
+    if not listing.items:
+        raise DataError(f"{listing.name}: no images found in {listing.folder}")
+    key = cache_key(listing, options)
+    built: list[bool] = []
+
+    def build() -> FaceDataset:
+        built.append(True)
+        return _decode(listing, options, key)
+
+    dataset = cached_dataset(key, build)
+    skipped = dataset.notes.get("unreadable", [])
+    if skipped and not built:  # decoding warned (or failed) the first time; say it again
+        if options.strict:
+            raise DataError(
+                f"{listing.name}: {len(skipped)} unreadable image(s), first {skipped[0]}; drop --strict to skip them"
+            )
+        warnings.warn(
+            f"{listing.name}: skipped {len(skipped)} unreadable image(s): {_some(skipped)}", FsferWarning, stacklevel=2
+        )
+    return dataset
+
+
+def report_problems(listing: Listing, strict: bool) -> None:
+    """Raise on fatal problems (or any, with `strict`); warn once about the rest."""
+    fatal = [p for p in listing.problems if p.fatal or strict]
+    if fatal:
+        more = f" (and {len(fatal) - 1} more problem(s); `fsfer-bench data check {listing.name}` lists them)"
+        hint = "" if fatal[0].fatal else "; drop --strict to skip such entries"
+        raise DataError(f"{listing.name}: {fatal[0]}{more if len(fatal) > 1 else ''}{hint}")
+    by_kind: dict[str, list[Problem]] = {}
+    for p in listing.problems:
+        by_kind.setdefault(p.kind, []).append(p)
+    for kind, problems in by_kind.items():
+        warnings.warn(
+            f"{listing.name}: skipped {len(problems)} entr{'y' if len(problems) == 1 else 'ies'} "
+            f"({kind}): {_some([str(p) for p in problems], 3)}",
+            FsferWarning,
+            stacklevel=3,
+        )
+    for c in listing.empty_classes():
+        warnings.warn(f"{listing.name}: class '{c}' has no images; it is left out", FsferWarning, stacklevel=3)
+
+
+def cache_key(listing: Listing, options: LoadOptions) -> str:
+    """Name, versions, every file with its size and mtime and its label, image size, and crop/alignment."""
+    from fsfer_bench.data.faces import ALIGNER_VERSION  # faces imports no dlib at module level
+
+    align = f"align {ALIGNER_VERSION} margin {options.align_margin}" if options.face_align else "crop"
+    parts = [listing.name, listing.version, ADAPTERS_VERSION, f"size {options.image_size}", align]
+    parts += [f"{p.name}:{_stat(p)}" for p in listing.key_files]
+    rows = sorted(
+        f"{listing.file(i)}|{'' if i.pixels is not None else _stat(i.path)}|{i.label}|{i.subject}|{i.box}|"
+        f"{i.relative}|{i.domain}"
+        for i in listing.items
+    )
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in listing.name)
+    return f"{safe}-{fingerprint(*parts, *rows)}"
+
+
+def _stat(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _decode(listing: Listing, options: LoadOptions, key: str) -> FaceDataset:
+    jobs = [DecodeJob(str(i.path), options.image_size, i.box, i.relative, i.pixels) for i in listing.items]
+    notes = dict(listing.notes)
+    landmarks = None
+    if options.face_align:
+        from fsfer_bench.data.faces import align_files
+
+        images, landmarks, kept, fallbacks = align_files(jobs, margin=options.align_margin, strict=options.strict)
+        notes["face_align_fallbacks"] = int(fallbacks)
+    else:
+        images, kept = decode_files(jobs, strict=options.strict)
+    kept_set = set(kept.tolist())
+    unreadable = [listing.file(i) for k, i in enumerate(listing.items) if k not in kept_set]
+    if unreadable:
+        notes["unreadable"] = unreadable
+    items = [listing.items[k] for k in kept]
+    if not items:
+        raise DataError(f"{listing.name}: none of the {len(jobs)} images in {listing.folder} could be read")
+    present = {i.label for i in items}
+    return make_dataset(
+        listing.name,
+        images,
+        [i.label for i in items],
+        subjects=[i.subject for i in items],
+        domain=np.array([i.domain or listing.domain for i in items]),
+        key=key,
+        files=[listing.file(i) for i in items],
+        landmarks=landmarks,
+        classes=tuple(c for c in listing.class_list() if c in present),
+        notes=notes,
+    )
+
+
+def _some(names: list[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
+
+
+# ---------------------------------------------------------------- reading layouts
+
+
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files in `folder`, sorted, hidden files left out."""
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def any_image(folder: Path, recursive: bool = False) -> bool:
+    """Whether `folder` holds an image file (stopping at the first); for `looks_like`."""
+    for _root, dirs, files in os.walk(folder):
+        if any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".") for f in files):
+            return True
+        if not recursive:
+            return False
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    return False
+
+
+def read_text(path: Path) -> str:
+    """A label file's text, or a DataError saying it is missing or not text."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"label file {path} is missing") from None
+    except UnicodeDecodeError:
+        raise DataError(f"label file {path} is garbled: not UTF-8 text") from None
+    except OSError as exc:
+        raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
+
+
+def read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
+    """Rows of a CSV label file with a header holding `required` (matched without case or spaces)."""
+    text = read_text(path)
+    try:
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DataError(f"label file {path} is garbled: {exc}") from None
+    if header is None:
+        raise DataError(f"label file {path} is empty")
+    names = [h.strip() for h in header]
+    lookup = {n.lower(): n for n in names}
+    missing = [r for r in required if r.lower() not in lookup]
+    if missing:
+        raise DataError(
+            f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
+            f"(its header is: {', '.join(names) or '(empty)'})"
+        )
+    out = []
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        record = {n.lower(): (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+        out.append(record)
+    return out
+
+
+def csv_header(path: Path) -> list[str]:
+    """The lower-cased header of a CSV file, or [] if it cannot be read; for `looks_like`."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            line = f.readline(65536)
+    except OSError:
+        return []
+    return [h.strip().lower() for h in line.split(",")]
+
+
+def coded_label(code: str, table: dict[int, str], where: str) -> str | Problem:
+    """The canonical name of a dataset's numeric label code, or a Problem for a bad one."""
+    try:
+        value = float(code)
+    except ValueError:
+        return Problem("garbled label", where, f"label '{code}' is not a number")
+    if not value.is_integer() or int(value) not in table:
+        lo, hi = min(table), max(table)
+        return Problem("label out of range", where, f"label {code} is outside {lo}..{hi}")
+    return table[int(value)]
+
+
+def named_label(name: str, options: LoadOptions, where: str) -> str | Problem:
+    """The canonical name for a free-text label, or a fatal Problem telling how to map it."""
+    try:
+        return canonical(name, options.label_map)
+    except DataError as exc:
+        return Problem("unknown label", where, str(exc), fatal=True)
+
+
+def inside(folder: Path, relative: str) -> Path | None:
+    """`folder / relative` if it stays inside `folder` (lexically, so symlinks are the user's choice)."""
+    base = os.path.normpath(os.path.abspath(folder))
+    target = os.path.normpath(os.path.join(base, relative))
+    if target != base and target.startswith(base + os.sep):
+        return Path(target)
+    return None
+
+
+def claimed_by_specific(folder: Path) -> bool:
+    """Whether a dataset-specific layout recognises `folder` (so generic readers leave it)."""
+    from fsfer_bench.data.loading import detect_layout
+
+    return detect_layout(folder, generic=False) is not None

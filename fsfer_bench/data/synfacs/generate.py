@@ -1,0 +1,172 @@
+"""Generating SynFACS images: one seeded stream per image, so any image can be made alone.
+
+An image is fixed by (seed, domain, subject, class, index): its random draws
+come from np.random.SeedSequence of those integers (the class enters through a
+CRC of its name), the subject's identity from (seed, domain, subject). So an
+image never depends on what else is generated with it, and subject 7 of `lab`
+and subject 7 of `wild` are different people.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsfer_bench.data.synfacs.aus import AUS, check_classes, sample_aus
+from fsfer_bench.data.synfacs.face import FaceModel, FaceShape, sample_identity
+from fsfer_bench.data.synfacs.geometry import Pose
+from fsfer_bench.data.synfacs.render import Look, Scene, lab_scene, landmarks, make_look, render, wild_scene
+from fsfer_bench.errors import ConfigError, unknown_name
+
+#: Bump when any change alters pixels, landmarks or labels: it is part of the cache key.
+GENERATOR_VERSION = 1
+DOMAINS = ("lab", "wild")
+MIN_SIZE, MAX_SIZE = 32, 512
+DEFAULT_SUBJECTS = 200
+DEFAULT_IMAGES_PER_CLASS = 2
+
+_DOMAIN_CODE = {"lab": 1, "wild": 2}
+_STREAM_IDENTITY, _STREAM_IMAGE = 1, 2
+# Rational rotation bounds t = tan(angle / 2), written as literals so no machine computes them differently.
+_T2, _T4, _T5, _T10, _T15, _T20 = 0.017455065, 0.034920769, 0.043660943, 0.087488664, 0.131652498, 0.176326981
+
+
+def check_domain(domain: str) -> str:
+    if domain not in DOMAINS:
+        raise unknown_name("SynFACS domain", domain, DOMAINS)
+    return domain
+
+
+def check_size(size: int) -> int:
+    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ConfigError(f"SynFACS image size must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}")
+    return int(size)
+
+
+def subject_id(domain: str, subject: int) -> str:
+    return f"{domain}-{subject:04d}"
+
+
+def class_code(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def subject_model(seed: int, domain: str, subject: int) -> tuple[FaceModel, Look]:
+    """The face model and look of one subject; the same for every image of that subject."""
+    entropy = [seed, _DOMAIN_CODE[check_domain(domain)], subject, _STREAM_IDENTITY]
+    model = FaceModel(sample_identity(np.random.default_rng(np.random.SeedSequence(entropy))))
+    return model, make_look(model)
+
+
+def image_rng(seed: int, domain: str, subject: int, expression: str, index: int) -> np.random.Generator:
+    entropy = [seed, _DOMAIN_CODE[check_domain(domain)], subject, _STREAM_IMAGE, class_code(expression), index]
+    return np.random.default_rng(np.random.SeedSequence(entropy))
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Everything random about one image: the AUs on each side, the head pose, the scene, the gaze."""
+
+    au_left: np.ndarray
+    au_right: np.ndarray
+    pose: Pose
+    scene: Scene
+    gaze: np.ndarray
+
+    @property
+    def aus(self) -> np.ndarray:
+        """The AU intensities of the image, both sides averaged."""
+        return np.clip(0.5 * (self.au_left + self.au_right), 0.0, 1.0)
+
+
+def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generator) -> Shot:
+    aus = sample_aus(expression, rng)
+    jitter = rng.normal(0.0, 0.05, len(AUS)) * (aus > 0)
+    asymmetry = rng.uniform(-0.25, 0.25)
+    base = np.clip(aus + jitter, 0.0, 1.0)
+    pose = sample_pose(domain, rng)
+    scene = lab_scene(rng) if domain == "lab" else wild_scene(rng, look)
+    gaze = rng.uniform(-0.3, 0.3, 2)
+    return Shot(base * (1 + asymmetry), base * (1 - asymmetry), pose, scene, gaze)
+
+
+def sample_pose(domain: str, rng: np.random.Generator) -> Pose:
+    """Lab: near frontal, centred. Wild: yaw up to 20 degrees, roll up to 15, pitch up to 10, loose framing."""
+    u = rng.uniform(-1.0, 1.0, 6)
+    if domain == "lab":
+        return Pose(_T5 * u[0], _T4 * u[1], _T4 * u[2], 0.3 * (1 + 0.04 * u[3]), (0.5 + 0.02 * u[4], 0.53 + 0.02 * u[5]))
+    return Pose(_T20 * u[0], _T10 * u[1], _T15 * u[2], 0.3 * (1 + 0.15 * u[3]), (0.5 + 0.07 * u[4], 0.53 + 0.06 * u[5]))
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: np.ndarray  # (size, size, 3) uint8
+    landmarks: np.ndarray  # (68, 2) float32, output pixels
+    aus: np.ndarray  # (len(AUS),) float32
+    shape: FaceShape
+
+
+def render_sample(
+    seed: int, domain: str, subject: int, expression: str, index: int, image_size: int = 64,
+    *, model: tuple[FaceModel, Look] | None = None,
+) -> Sample:  # fmt: skip
+    """The image (seed, domain, subject, expression, index); `model` skips rebuilding the subject."""
+    check_size(image_size)
+    check_classes([expression])
+    face, look = model or subject_model(seed, domain, subject)
+    shot = sample_shot(domain, expression, look, image_rng(seed, domain, subject, expression, index))
+    shape = face.shape(shot.au_left, shot.au_right)
+    image = render(look, shape, shot.pose, shot.scene, image_size, shot.gaze)
+    points = landmarks(shape, shot.pose, image_size).astype(np.float32)
+    return Sample(image, points, shot.aus.astype(np.float32), shape)
+
+
+@dataclass(frozen=True)
+class SynfacsImages:
+    """A generated set: parallel arrays, ordered by subject, then class, then index."""
+
+    images: np.ndarray  # (N, size, size, 3) uint8
+    landmarks: np.ndarray  # (N, 68, 2) float32
+    aus: np.ndarray  # (N, len(AUS)) float32
+    labels: np.ndarray  # (N,) class names
+    subjects: np.ndarray  # (N,) subject ids such as "lab-0007"
+    classes: tuple[str, ...]
+
+
+def generate(
+    domain: str,
+    *,
+    n_subjects: int = DEFAULT_SUBJECTS,
+    images_per_class: int = DEFAULT_IMAGES_PER_CLASS,
+    classes: list[str] | tuple[str, ...] | None = None,
+    image_size: int = 64,
+    seed: int = 0,
+    first_subject: int = 0,
+) -> SynfacsImages:
+    """Every subject in [first_subject, first_subject + n_subjects) showing every class `images_per_class` times."""
+    check_domain(domain)
+    check_size(image_size)
+    classes = check_classes(classes)
+    if n_subjects < 1 or images_per_class < 1 or seed < 0 or first_subject < 0:
+        raise ConfigError(
+            f"SynFACS needs n_subjects >= 1, images_per_class >= 1 and non-negative seed and first_subject, "
+            f"got {n_subjects}, {images_per_class}, {seed}, {first_subject}"
+        )
+    n = n_subjects * len(classes) * images_per_class
+    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    points = np.empty((n, 68, 2), dtype=np.float32)
+    aus = np.empty((n, len(AUS)), dtype=np.float32)
+    labels, subjects = [], []
+    i = 0
+    for subject in range(first_subject, first_subject + n_subjects):
+        model = subject_model(seed, domain, subject)
+        for expression in classes:
+            for index in range(images_per_class):
+                sample = render_sample(seed, domain, subject, expression, index, image_size, model=model)
+                images[i], points[i], aus[i] = sample.image, sample.landmarks, sample.aus
+                labels.append(expression)
+                subjects.append(subject_id(domain, subject))
+                i += 1
+    return SynfacsImages(images, points, aus, np.array(labels), np.array(subjects), classes)

@@ -1,0 +1,463 @@
+"""Drawing a SynFACS face: a face-frame sketch, projected once, rasterised by PIL at 2x, then domain effects.
+
+Speed matters (the default set is ~18k images, made on first use), so a face
+is a list of ~60 PIL primitives whose coordinates all go through one
+projection; anti-aliasing is 2x supersampling and one box downsample. The
+`wild` domain adds, in this order: clutter behind the head, occluders in front
+of it (glasses, a hand, hair strands), then on the small image blur, a
+lighting gradient with a colour cast, lower contrast and sensor noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from fsfer_bench.data.synfacs.face import CHEEK, CHIN_BOSS, FOLD_LEFT, FOLD_RIGHT, IRIS, FaceModel, FaceShape
+from fsfer_bench.data.synfacs.geometry import Pose, ellipse, face_depth, project, smooth, unit_circle
+
+SUPERSAMPLE = 2
+#: Depth given to shapes behind the face plane (hair at the back, shoulders): they turn the other way.
+BEHIND = -0.35
+
+Colour = tuple[int, ...]
+
+
+def _rgb(colour: np.ndarray | tuple, alpha: int | None = None) -> Colour:
+    c = tuple(int(v) for v in np.clip(np.rint(colour), 0, 255))
+    return c if alpha is None else (*c, int(np.clip(alpha, 0, 255)))
+
+
+def _mix(a: tuple | np.ndarray, b: tuple | np.ndarray, t: float) -> np.ndarray:
+    return (1 - t) * np.asarray(a, float) + t * np.asarray(b, float)
+
+
+@dataclass
+class Sketch:
+    """Face-frame primitives, drawn by one projection: (kind, first, last, fill, width in output px)."""
+
+    items: list[tuple[str, int, int, Colour, float]] = field(default_factory=list)
+    chunks: list[np.ndarray] = field(default_factory=list)
+    depths: list[np.ndarray | None] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, kind: str, points: np.ndarray, fill: Colour, width: float = 0.0, depth: float | None = None) -> None:
+        points = np.asarray(points, dtype=float).reshape(-1, 2)
+        self.items.append((kind, self.count, self.count + len(points), fill, width))
+        self.chunks.append(points)
+        self.depths.append(None if depth is None else np.full(len(points), depth))
+        self.count += len(points)
+
+    def polygon(self, points: np.ndarray, fill: Colour, depth: float | None = None) -> None:
+        self.add("polygon", points, fill, depth=depth)
+
+    def line(self, points: np.ndarray, fill: Colour, width: float = 1.0) -> None:
+        self.add("line", points, fill, width)
+
+    def pixels(self, pose: Pose, size: int) -> np.ndarray:
+        """All points in pixel coordinates of a `size` canvas, snapped to 1/16 px so tiny float noise cannot flip pixels."""
+        points = np.concatenate(self.chunks)
+        depth = face_depth(points)
+        for chunk, (_, first, last, _, _) in zip(self.depths, self.items):
+            if chunk is not None:
+                depth[first:last] = chunk
+        return np.rint(project(points, depth, pose, size) * 16.0) / 16.0
+
+    def draw(self, canvas: ImageDraw.ImageDraw, pose: Pose, size: int, px_width: float) -> None:
+        flat = (self.pixels(pose, size) - 0.5 * (SUPERSAMPLE - 1)).ravel().tolist()
+        for kind, first, last, fill, width in self.items:
+            coords = flat[2 * first : 2 * last]
+            if kind == "polygon":
+                canvas.polygon(coords, fill=fill)
+            else:
+                canvas.line(coords, fill=fill, width=max(1, int(round(width * px_width))), joint="curve")
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a subject looks like beyond geometry: colours and the identity-fixed shapes (hair, ears, body)."""
+
+    skin: np.ndarray
+    lips: Colour
+    brow: Colour
+    hair: Colour
+    iris: Colour
+    clothes: Colour
+    brow_thickness: float
+    iris_radius: float
+    shapes: dict[str, np.ndarray]
+
+
+def make_look(model: FaceModel) -> Look:
+    f = model.identity
+    skin = np.asarray(f.skin)
+    hair = np.asarray(f.hair)
+    if f.hair_style == "buzz":
+        hair = _mix(hair, skin, 0.45)
+    return Look(
+        skin=skin,
+        lips=_rgb(_mix(skin, (170, 60, 70), 0.42) * 0.95),
+        brow=_rgb(_mix(f.hair, (45, 32, 25), 0.55)),
+        hair=_rgb(hair),
+        iris=_rgb(f.iris),
+        clothes=_rgb(f.clothes),
+        brow_thickness=f.brow_thickness,
+        iris_radius=0.07 * f.eye_size,
+        shapes=_static_shapes(model),
+    )
+
+
+def _static_shapes(model: FaceModel) -> dict[str, np.ndarray]:
+    f, p = model.identity, model.neutral
+    width, top = p[16, 0], p[72, 1]
+    shapes = {
+        "shoulders": np.array([(-2.2, 2.4), (-1.8, 1.55), (-0.5, 1.3), (0.5, 1.3), (1.8, 1.55), (2.2, 2.4)]),
+        "neck": np.array([(-0.42, 0.4), (0.42, 0.4), (0.46, 1.5), (0.0, 1.62), (-0.46, 1.5)]) * (f.face_width, 1),
+        "ear_left": ellipse((-width * 0.99, -0.02), 0.11, 0.2, 12),
+        "ear_right": ellipse((width * 0.99, -0.02), 0.11, 0.2, 12),
+    }
+    outer = _hair_outer(width, top, f.hair_volume)
+    shapes["hair_front"] = np.concatenate([outer, _hairline(width, f)])
+    if f.hair_style == "long":
+        shoulder = np.array([(width + 0.3, 1.45), (-width - 0.3, 1.45)])
+        shapes["hair_back"] = np.concatenate([outer, shoulder])
+    if f.hair_style == "bun":
+        shapes["bun"] = ellipse((f.parting * 0.3, top - f.hair_volume - 0.12), 0.27, 0.22, 16)
+    return shapes
+
+
+def _hair_outer(width: float, top: float, volume: float) -> np.ndarray:
+    """The outline of the hair over the skull, from the left temple over the top to the right one."""
+    circle = unit_circle(24)
+    upper = circle[circle[:, 1] <= 0]  # y up is negative
+    upper = upper[np.argsort(upper[:, 0])]
+    half_height = -0.1 - top + volume
+    arc = upper * (width + 0.06 + 0.5 * volume, half_height) + (0, -0.1)
+    return np.concatenate([[(-width - 0.05, 0.0)], arc, [(width + 0.05, 0.0)]])
+
+
+def _hairline(width: float, f: object) -> np.ndarray:
+    """Where hair meets forehead, from the right temple back to the left one."""
+    x = np.linspace(width * 0.98, -width * 0.98, 13)
+    low = f.hair_style == "fringe"
+    centre = -0.55 if low else f.hairline
+    if f.hair_style == "buzz":
+        centre = -1.0
+    reach = np.abs(x - 0.25 * f.parting) / width
+    y = centre + (-0.25 - centre) * np.clip(reach, 0, 1) ** 3
+    if low:
+        y = y + 0.05 * (np.arange(13) % 2)
+    return np.concatenate([[(width + 0.02, -0.05)], np.column_stack([x, y]), [(-width - 0.02, -0.05)]])
+
+
+# ---------------------------------------------------------------------------------------- the face
+
+
+def sketch_face(look: Look, shape: FaceShape, gaze: np.ndarray) -> Sketch:
+    """Every primitive of one face, back to front, in the face frame."""
+    sk = Sketch()
+    _body(sk, look)
+    _head(sk, look, shape)
+    _eyes(sk, look, shape, gaze)
+    _brows(sk, look, shape)
+    _nose(sk, look, shape)
+    _mouth(sk, look, shape)
+    _wrinkles(sk, look, shape)
+    _hair_front(sk, look)
+    return sk
+
+
+def _body(sk: Sketch, look: Look) -> None:
+    s = look.shapes
+    sk.polygon(s["shoulders"], look.clothes, depth=BEHIND)
+    if "hair_back" in s:
+        sk.polygon(s["hair_back"], look.hair, depth=BEHIND)
+    sk.polygon(s["neck"], _rgb(look.skin * 0.82), depth=0.0)
+    for ear in ("ear_left", "ear_right"):
+        sk.polygon(s[ear], _rgb(look.skin * 0.93), depth=0.0)
+
+
+def _head(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    p, marks = shape.points, shape.marks
+    outline = np.concatenate([p[0:17], p[68:77]])
+    sk.polygon(smooth(outline, 2, closed=True), _rgb(look.skin))
+    for side, cheek in enumerate(CHEEK):
+        raise_ = marks["crows_feet"][side]
+        sk.polygon(ellipse(p[cheek], 0.17, 0.11, 12), _rgb(_mix(look.skin, (235, 120, 110), 0.35), 30 + 40 * raise_))
+        if raise_ > 0.05:
+            under = p[cheek] + np.array([(-0.14, 0.06), (0.0, 0.12), (0.14, 0.06)])
+            sk.line(smooth(under, 3), _rgb(look.skin * 0.6, 140 * raise_), 1.0)
+    for side, fold in enumerate((FOLD_LEFT, FOLD_RIGHT)):
+        depth = marks["fold"][side]
+        sk.line(smooth(p[list(fold)], 3), _rgb(look.skin * 0.55, 40 + 170 * depth), 0.8 + 0.7 * depth)
+
+
+def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
+    p = shape.points
+    skin, dark = _rgb(look.skin), _rgb(look.skin * 0.25)
+    for side, (corner, iris) in enumerate(((36, IRIS[0]), (42, IRIS[1]))):
+        ring = p[corner : corner + 6]
+        if side == 1:  # walk the right eye outer corner first too, so both go outer -> upper -> inner -> lower
+            ring = ring[[3, 2, 1, 0, 5, 4]]
+        upper, lower = ring[:4], np.concatenate([ring[3:], ring[:1]])
+        sk.polygon(smooth(ring, 2, closed=True), (238, 236, 230))
+        radius = look.iris_radius
+        centre = p[iris] + gaze * radius
+        sk.polygon(ellipse(centre, radius, radius, 12), look.iris)
+        sk.polygon(ellipse(centre, 0.42 * radius, 0.42 * radius, 8), (15, 12, 12))
+        sk.polygon(ellipse(centre + (-0.3 * radius, -0.3 * radius), 0.15 * radius, 0.15 * radius, 8), (250, 250, 250))
+        sk.polygon(np.concatenate([upper, upper[::-1] + (0, -2.2 * radius)]), skin)  # lid skin hides the iris
+        sk.polygon(np.concatenate([lower, lower[::-1] + (0, 2.0 * radius)]), skin)
+        sk.line(smooth(upper, 2), dark, 1.1)
+        sk.line(smooth(lower, 2), _rgb(look.skin * 0.55), 0.6)
+        sk.line(smooth(upper[1:3] + (0, -0.045), 2), _rgb(look.skin * 0.6, 110), 0.6)  # lid crease
+
+
+def _brows(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    p = shape.points
+    thickness = 0.05 * look.brow_thickness * np.array([0.5, 0.85, 1.0, 1.0, 0.9])
+    for brow in (p[17:22], p[26:21:-1]):
+        curve = smooth(brow, 2)
+        t = np.interp(np.linspace(0, 4, len(curve)), np.arange(5), thickness)[:, None] * (0, 0.5)
+        sk.polygon(np.concatenate([curve - t, (curve + t)[::-1]]), look.brow)
+
+
+def _nose(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    p = shape.points
+    shade = _rgb(look.skin * 0.55, 150)
+    sk.line(smooth(p[28:31] + (0.05, 0.0), 2), _rgb(look.skin * 0.7, 70), 0.8)
+    sk.line(smooth(p[31:36], 3), shade, 0.9)
+    for wing, sign in ((31, 1), (35, -1)):
+        crease = p[wing] + np.array([(0.02 * sign, 0.015), (-0.02 * sign, -0.03), (0.0, -0.08)])
+        sk.line(smooth(crease, 2), shade, 0.8)
+    for nostril in (32, 34):
+        sk.polygon(ellipse(p[nostril] + (0, -0.012), 0.033, 0.015, 8), _rgb(look.skin * 0.35, 200))
+
+
+def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    p = shape.points
+    sk.polygon(smooth(p[48:60], 2, closed=True), look.lips)
+    upper, lower = p[[60, 61, 62, 63, 64]], p[[60, 67, 66, 65, 64]]
+    gap = lower[:, 1] - upper[:, 1]
+    if gap.max() > 0.012:
+        sk.polygon(smooth(p[60:68], 2, closed=True), (70, 22, 28))
+        teeth = upper + np.column_stack([np.zeros(5), np.minimum(0.06, 0.85 * gap)])
+        sk.polygon(np.concatenate([upper, teeth[::-1]]), (242, 240, 230))
+        if gap.max() > 0.09:
+            bottom = lower - np.column_stack([np.zeros(5), np.minimum(0.04, 0.3 * gap)])
+            sk.polygon(np.concatenate([lower, bottom[::-1]]), (225, 222, 212))
+    sk.line(smooth(upper, 2), _rgb(_mix(look.lips, (40, 10, 15), 0.6)), 0.9)
+    press = shape.marks["lip_press"].mean()
+    if press > 0.05:
+        sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _rgb(look.skin * 0.6, 150 * press), 0.7)
+    chin = shape.marks["chin"].mean()
+    mentolabial = p[57] + np.array([(-0.11, 0.07), (0.0, 0.1), (0.11, 0.07)])
+    sk.line(smooth(mentolabial, 2), _rgb(look.skin * 0.6, 40 + 150 * chin), 0.8)
+    if chin > 0.05:
+        boss = p[CHIN_BOSS]
+        sk.polygon(ellipse(boss + (0, 0.03), 0.13, 0.07, 10), _rgb(look.skin * 0.8, 90 * chin))
+
+
+def _wrinkles(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    p, m = shape.points, shape.marks
+    line = lambda alpha: _rgb(look.skin * 0.5, 170 * alpha)  # noqa: E731
+    inner = m["forehead_inner"].mean()
+    brow_top = min(p[21, 1], p[22, 1])
+    for k in range(2):
+        if inner > 0.05:
+            y = brow_top - 0.13 - 0.08 * k
+            sk.line(smooth(np.array([(-0.25, y + 0.02), (0, y), (0.25, y + 0.02)]), 2), line(inner), 0.7)
+    for side, (a, b) in enumerate(((17, 19), (26, 24))):
+        outer = m["forehead_outer"][side]
+        if outer > 0.05:
+            for k in range(2):
+                seg = p[[a, b]] + (0, -0.13 - 0.08 * k)
+                sk.line(seg, line(outer), 0.7)
+        crow = m["crows_feet"][side]
+        corner, out = (p[36], -1) if side == 0 else (p[45], 1)
+        if crow > 0.05:
+            for dy in (-0.05, 0.0, 0.05):
+                sk.line(np.array([corner + (0.03 * out, 0), corner + (0.11 * out, dy * 1.5)]), line(crow), 0.6)
+        tension = m["lid_tension"][side]
+        if tension > 0.05:
+            lid = p[[40, 41]] if side == 0 else p[[46, 47]]
+            sk.line(lid + (0, 0.035), line(tension), 0.7)
+    furrow = m["furrow"].mean()
+    if furrow > 0.05:
+        for x in (-0.05, 0.05):
+            sk.line(np.array([(x, p[21, 1] - 0.05), (x * 0.8, p[21, 1] + 0.07)]), line(furrow), 0.8)
+    wrinkle = m["nose_wrinkle"].mean()
+    if wrinkle > 0.05:
+        for k in range(3):
+            y = p[27, 1] + 0.02 + 0.045 * k
+            sk.line(np.array([(-0.07, y + 0.01), (0.0, y), (0.07, y + 0.01)]), line(wrinkle), 0.7)
+
+
+def _hair_front(sk: Sketch, look: Look) -> None:
+    sk.polygon(look.shapes["hair_front"], look.hair)
+    if "bun" in look.shapes:
+        sk.polygon(look.shapes["bun"], look.hair)
+
+
+# ---------------------------------------------------------------------------------------- scenes
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything about one image that is not the face: background, occluders, camera and light."""
+
+    background: Colour
+    clutter: list[tuple[str, list[float], Colour]] = field(default_factory=list)
+    occluders: list[tuple[str, np.ndarray, Colour]] = field(default_factory=list)
+    blur: float = 0.0
+    light: tuple[float, float, float] = (0.0, 0.0, 0.0)  # gradient along x, along y, overall offset
+    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    contrast: float = 1.0
+    noise: float = 0.0
+    noise_seed: int = 0
+
+
+LAB_BACKGROUNDS = ((228, 228, 226), (200, 206, 214), (236, 232, 222), (186, 190, 186))
+
+
+def lab_scene(rng: np.random.Generator) -> Scene:
+    """Frontal studio: a plain background, even light."""
+    return Scene(background=LAB_BACKGROUNDS[int(rng.integers(len(LAB_BACKGROUNDS)))])
+
+
+def wild_scene(rng: np.random.Generator, look: Look) -> Scene:
+    """Anywhere: clutter, occluders, uneven coloured light, blur, noise, low contrast."""
+    u = rng.random(12)
+    background = _rgb(40 + 190 * rng.random(3))
+    clutter = [_clutter_shape(rng) for _ in range(int(rng.integers(6, 13)))]
+    return Scene(
+        background=background,
+        clutter=clutter,
+        occluders=_occluders(rng, look),
+        blur=float(0.2 + 0.9 * u[0]),
+        light=(0.5 * (u[1] - 0.5), 0.4 * (u[2] - 0.5), 30 * (u[3] - 0.5)),
+        cast=tuple(0.85 + 0.3 * u[4:7]),
+        contrast=float(0.55 + 0.35 * u[7]),
+        noise=float(2.0 + 8.0 * u[8]),
+        noise_seed=int(rng.integers(2**62)),
+    )
+
+
+def _clutter_shape(rng: np.random.Generator) -> tuple[str, list[float], Colour]:
+    kind = ("rectangle", "ellipse", "polygon")[int(rng.integers(3))]
+    x0, y0 = rng.random(2) * 1.2 - 0.1
+    w, h = 0.1 + 0.6 * rng.random(2)
+    colour = _rgb(30 + 210 * rng.random(3))
+    if kind == "polygon":
+        return kind, (rng.random(6) * 1.2 - 0.1).tolist(), colour
+    return kind, [x0, y0, x0 + w, y0 + h], colour
+
+
+def _occluders(rng: np.random.Generator, look: Look) -> list[tuple[str, np.ndarray, Colour]]:
+    u = rng.random(8)
+    out = []
+    if u[0] < 0.3:
+        tint = u[1] < 0.3
+        out.append(("sunglasses" if tint else "glasses", rng.random(2), _rgb(20 + 60 * rng.random(3))))
+    if u[2] < 0.25:
+        skin = _mix(look.skin, 255 * rng.random(3), 0.15)
+        out.append(("hand", rng.random(4), _rgb(skin)))
+    if u[3] < 0.25:
+        out.append(("strands", rng.random(8), look.hair))
+    return out
+
+
+def sketch_occluders(sk: Sketch, scene: Scene, shape: FaceShape) -> None:
+    p = shape.points
+    for kind, params, colour in scene.occluders:
+        if kind in ("glasses", "sunglasses"):
+            _glasses(sk, p, params, colour, kind == "sunglasses")
+        elif kind == "hand":
+            _hand(sk, params, colour)
+        else:
+            _strands(sk, p, params, colour)
+
+
+def _glasses(sk: Sketch, p: np.ndarray, params: np.ndarray, colour: Colour, tinted: bool) -> None:
+    rx, ry = 0.2 + 0.05 * params[0], 0.13 + 0.05 * params[1]
+    centres = [p[36:42].mean(axis=0), p[42:48].mean(axis=0)]
+    for c in centres:
+        rim = ellipse(c, rx, ry, 16)
+        if tinted:
+            sk.polygon(rim, (25, 25, 30, 225))
+        sk.line(np.concatenate([rim, rim[:1]]), colour, 1.0)
+    sk.line(np.array([centres[0] + (rx, -0.02), (0, centres[0][1] - 0.05), centres[1] + (-rx, -0.02)]), colour, 1.0)
+
+
+def _hand(sk: Sketch, params: np.ndarray, colour: Colour) -> None:
+    centre = np.array([-0.9 + 1.8 * params[0], 0.5 + 0.7 * params[1]])
+    sk.polygon(ellipse(centre, 0.34, 0.3, 14), colour, depth=0.8)
+    lean = -0.3 + 0.6 * params[2]
+    for k in range(4):
+        base = centre + (-0.24 + 0.16 * k, -0.1)
+        tip = base + (lean + 0.05 * (k - 1.5), -0.45 - 0.1 * params[3] - 0.06 * (k in (1, 2)))
+        direction = (tip - base) / np.hypot(*(tip - base))
+        side = np.array([-direction[1], direction[0]]) * 0.065
+        sk.polygon(np.array([base - side, tip - side, tip + side, base + side]), colour, depth=0.8)
+    sk.line(np.array([centre + (-0.2, 0.05), centre + (0.15, 0.0)]), _rgb(np.asarray(colour) * 0.7), 0.7)
+
+
+def _strands(sk: Sketch, p: np.ndarray, params: np.ndarray, colour: Colour) -> None:
+    top = p[72]
+    for k in range(3 + int(params[0] * 4)):
+        x = -0.7 + 1.4 * params[1 + k % 7]
+        curve = np.array([(x * 0.6, top[1] + 0.1), (x, -0.5), (x + 0.15 * (params[k % 8] - 0.5), 0.2)])
+        sk.line(smooth(curve, 3), colour, 1.0 + 1.2 * params[(k + 3) % 8])
+
+
+# ---------------------------------------------------------------------------------------- pixels
+
+
+def render(look: Look, shape: FaceShape, pose: Pose, scene: Scene, size: int, gaze: np.ndarray) -> np.ndarray:
+    """One (size, size, 3) uint8 image of `shape` as `look` in `scene`."""
+    canvas_size = size * SUPERSAMPLE
+    image = Image.new("RGB", (canvas_size, canvas_size), scene.background)
+    canvas = ImageDraw.Draw(image, "RGBA")
+    _draw_clutter(canvas, scene, canvas_size)
+    sk = sketch_face(look, shape, gaze)
+    sketch_occluders(sk, scene, shape)
+    sk.draw(canvas, pose, canvas_size, px_width=SUPERSAMPLE * size / 64.0)
+    image = image.reduce(SUPERSAMPLE)
+    if scene.blur > 0:
+        image = image.filter(ImageFilter.GaussianBlur(scene.blur * size / 64.0))
+    return _light_and_noise(np.asarray(image), scene, size)
+
+
+def landmarks(shape: FaceShape, pose: Pose, size: int) -> np.ndarray:
+    """The 68 landmarks in output-pixel coordinates (pixel centres at integers), as drawn."""
+    sk = Sketch()
+    sk.add("points", shape.landmarks, (0, 0, 0))
+    return (sk.pixels(pose, size * SUPERSAMPLE) - 0.5 * (SUPERSAMPLE - 1)) / SUPERSAMPLE
+
+
+def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
+    for kind, box, colour in scene.clutter:
+        coords = [v * size for v in box]
+        if kind == "rectangle":
+            canvas.rectangle(coords, fill=colour)
+        elif kind == "ellipse":
+            canvas.ellipse(coords, fill=colour)
+        else:
+            canvas.polygon(coords, fill=colour)
+
+
+def _light_and_noise(pixels: np.ndarray, scene: Scene, size: int) -> np.ndarray:
+    if scene.noise == 0 and scene.contrast == 1 and scene.light == (0.0, 0.0, 0.0):
+        return pixels
+    ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    gx, gy, offset = scene.light
+    gain = 1.0 + gx * ramp[None, :, None] + gy * ramp[:, None, None]
+    out = pixels.astype(np.float32) * gain * np.asarray(scene.cast, dtype=np.float32)
+    out = (out - 128.0) * scene.contrast + 128.0 + offset
+    noise = np.random.default_rng(scene.noise_seed).standard_normal((size, size, 3), dtype=np.float32)
+    out += scene.noise * noise
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
