@@ -19,7 +19,7 @@ import torch
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
-from fsfer_bench.tensors import to_tensor
+from fsfer_bench.tensors import inputs
 
 Progress = Callable[..., Iterable]
 
@@ -116,8 +116,8 @@ def _cached_features(
 
 def _per_episode(method: FewShotMethod, pool: FaceDataset, device: torch.device | str) -> EpisodeRunner:
     def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
-        images = [to_tensor(pool.images[i.ravel()], device) for i in (support, query)]
-        return method.predict(images[0], _support_labels(support, device), images[1])
+        support_in, query_in = (inputs(pool, i.ravel(), method.inputs, device) for i in (support, query))
+        return method.predict(support_in, _support_labels(support, device), query_in)
 
     return run_episode
 
@@ -136,5 +136,5 @@ def embed_pool(
     starts = range(0, len(indices), batch_size)
     with torch.no_grad():
         for i in progress(starts, desc="embed", total=len(starts)):
-            chunks.append(method.embed(to_tensor(pool.images[indices[i : i + batch_size]], device)))
+            chunks.append(method.embed(inputs(pool, indices[i : i + batch_size], method.inputs, device)))
     return torch.cat(chunks)

@@ -12,7 +12,7 @@ The smallest method is a `FeatureMethod` with one `classify`; see
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -63,11 +63,19 @@ class Batch:
 
 @dataclass
 class StepData:
-    """What the training loop hands a stage's loss at each step: what it asked for."""
+    """What the training loop hands a stage's loss at each step: what it asked for.
+
+    `episodes` holds the stage's `episodes_per_step` episodes (a meta-batch);
+    `episode` is the first of them.
+    """
 
     step: int
-    episode: Episode | None = None
+    episodes: list[Episode] = field(default_factory=list)
     batch: Batch | None = None
+
+    @property
+    def episode(self) -> Episode | None:
+        return self.episodes[0] if self.episodes else None
 
 
 @dataclass
@@ -78,7 +86,8 @@ class Stage:
     `trainable(step)`, if given, returns the parameters allowed to change at that
     step; the loop drops the gradients of all others before the optimiser step,
     so they do not move at all (not even through momentum or weight decay).
-    `steps`/`lr` default to the run's training settings.
+    `steps`/`lr` default to the run's training settings; `episodes_per_step` is
+    the meta-batch size of episodic stages.
     """
 
     name: str
@@ -87,6 +96,7 @@ class Stage:
     steps: int | None = None
     lr: float | None = None
     trainable: Callable[[int], Iterable[nn.Parameter]] | None = None
+    episodes_per_step: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,8 @@ class FewShotMethod(nn.Module):
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     #: What the method's training needs from the data, for the docs and `list methods`.
     training_loop: ClassVar[str] = "episodic"
+    #: "images", or "landmarks" for methods that work on facial geometry (68 points per image).
+    inputs: ClassVar[str] = "images"
 
     def __init__(self, backbone: Backbone, options: Any = None, num_base_classes: int = 0) -> None:
         super().__init__()
@@ -147,6 +159,14 @@ class FewShotMethod(nn.Module):
     def training_stages(self, settings: TrainSettings) -> list[Stage]:
         """How this method trains. Default: one stage of episodic training on `episode_loss`."""
         return [Stage("episodic", lambda data: self.episode_loss(data.episode))]
+
+    def after_training(self, base_batches: Callable[[], Iterable[Batch]]) -> None:
+        """Optional: gather statistics of the base data once training is over.
+
+        `base_batches()` yields the training pool in order, without augmentation;
+        it is called in eval mode without gradients. SimpleShot's mean feature and
+        a whitening of landmarks are such statistics. Default: nothing.
+        """
 
 
 class FeatureMethod(FewShotMethod):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fsfer_bench.errors import DataError
+
 # Roughly centres and scales face crops; the exact values matter less than
 # using the same ones everywhere.
 MEAN = 0.5
@@ -34,3 +36,21 @@ def augment(batch: torch.Tensor, generator: torch.Generator, pad: int = 4) -> to
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
     return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+
+
+#: What a method can take as input: pixels, or the 68 facial landmarks of each image.
+INPUT_KINDS = ("images", "landmarks")
+
+
+def inputs(pool, indices: np.ndarray, kind: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The method's input for pool images `indices`: image tensors, or landmarks (B, 68, 2) float32."""
+    if kind == "images":
+        return to_tensor(pool.images[indices], device)
+    if kind == "landmarks":
+        if pool.landmarks is None:
+            raise DataError(
+                f"{pool.name} has no facial landmarks; pass --face-align to detect them "
+                "(needs `pip install fsfer-bench[faces]`)"
+            )
+        return torch.from_numpy(np.ascontiguousarray(pool.landmarks[indices], dtype=np.float32)).to(device)
+    raise ValueError(f"unknown input kind {kind!r}; expected one of {INPUT_KINDS}")

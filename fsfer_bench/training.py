@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from fsfer_bench.episodes import EpisodeSampler, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError, TrainingError
 from fsfer_bench.evaluate import evaluate, no_progress
 from fsfer_bench.methods import Batch, Episode, FewShotMethod, Stage, StepData, TrainSettings
-from fsfer_bench.tensors import augment, to_tensor
+from fsfer_bench.tensors import augment, inputs
 
 Progress = Callable[..., Iterable]
 VAL_QUERY = 5
@@ -70,8 +70,10 @@ def split_validation(
 class _Data:
     """Draws the episodes and batches that stages ask for, from seeded generators."""
 
-    def __init__(self, pool: FaceDataset, settings: TrainSettings, device: torch.device | str, seed: int) -> None:
-        self.pool, self.settings, self.device = pool, settings, device
+    def __init__(
+        self, pool: FaceDataset, settings: TrainSettings, device: torch.device | str, seed: int, kind: str = "images"
+    ) -> None:
+        self.pool, self.settings, self.device, self.kind = pool, settings, device, kind
         self.rng = np.random.default_rng([seed, 1])
         self.torch_gen = torch.Generator().manual_seed(seed)
         self._sampler: EpisodeSampler | None = None
@@ -93,10 +95,17 @@ class _Data:
         return self._sampler
 
     def images(self, indices: np.ndarray) -> torch.Tensor:
-        batch = to_tensor(self.pool.images[indices], "cpu")
-        if self.settings.augment:
+        batch = inputs(self.pool, indices, self.kind, "cpu")
+        if self.settings.augment and self.kind == "images":
             batch = augment(batch, self.torch_gen)
         return batch.to(self.device)
+
+    def in_order(self, batch_size: int = 256) -> Iterator[Batch]:
+        """The whole pool in order, without augmentation, for `after_training`."""
+        for i in range(0, len(self.pool), batch_size):
+            index = np.arange(i, min(i + batch_size, len(self.pool)))
+            labels = torch.as_tensor(self.pool.labels[index], device=self.device)
+            yield Batch(inputs(self.pool, index, self.kind, self.device), labels)
 
     def episode(self) -> Episode:
         classes, support, query = self.sampler.draw(self.rng)
@@ -115,12 +124,9 @@ class _Data:
         indices = self.rng.choice(len(self.pool), size=size, replace=False)
         return Batch(self.images(indices), torch.as_tensor(self.pool.labels[indices], device=self.device))
 
-    def step_data(self, step: int, needs: tuple[str, ...]) -> StepData:
-        return StepData(
-            step=step,
-            episode=self.episode() if "episode" in needs else None,
-            batch=self.batch() if "batch" in needs else None,
-        )
+    def step_data(self, step: int, stage: Stage) -> StepData:
+        episodes = [self.episode() for _ in range(stage.episodes_per_step)] if "episode" in stage.needs else []
+        return StepData(step=step, episodes=episodes, batch=self.batch() if "batch" in stage.needs else None)
 
     def state(self) -> dict:
         return {"rng": json.dumps(self.rng.bit_generator.state), "torch_gen": self.torch_gen.get_state()}
@@ -173,7 +179,7 @@ def fit(
     """Train `method` on `pool` through its stages; returns what happened, for the record."""
     start = time.perf_counter()
     train_pool, val_pool = split_validation(pool, settings.val_fraction, np.random.default_rng([seed, 2]))
-    data = _Data(train_pool, settings, device, seed)
+    data = _Data(train_pool, settings, device, seed, method.inputs)
     validator = _Validator(val_pool, settings, seed)
     report = TrainingReport(train_images=len(train_pool), val_images=0 if val_pool is None else len(val_pool))
     loop = _Loop(method, settings, data, validator, report, device, checkpoint, progress)
@@ -214,6 +220,8 @@ class _Loop:
         if self.best_state is not None:
             self.method.load_state_dict(self.best_state)
         self.method.eval()
+        with torch.no_grad():
+            self.method.after_training(self.data.in_order)
 
     def _run_stage(self, stage: Stage) -> None:
         steps = stage.steps if stage.steps is not None else self.settings.steps
@@ -240,7 +248,7 @@ class _Loop:
                 self.save(self.checkpoint)
 
     def _step(self, stage: Stage, step: int, optimizer: torch.optim.Optimizer) -> None:
-        loss = stage.loss(self.data.step_data(step, stage.needs))
+        loss = stage.loss(self.data.step_data(step, stage))
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"training loss became {loss.item()} at step {step + 1} of stage '{stage.name}'; "

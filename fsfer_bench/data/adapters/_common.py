@@ -10,10 +10,9 @@ checked is exactly what is loaded.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,32 +262,39 @@ def read_text(path: Path) -> str:
         raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
 
-def read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
-    """Rows of a CSV label file with a header holding `required` (matched without case or spaces)."""
-    text = read_text(path)
+def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV label file whose header holds `required` (any case).
+
+    Row keys are the lower-cased column names. A missing, non-text or
+    header-less file is a DataError; so is a missing column.
+    """
+    return list(iter_csv(path, required))
+
+
+def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """`read_csv`, streamed, for label files too big to hold twice (FER2013's 290 MB)."""
     try:
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
-        rows = list(reader)
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            names = [h.lower() for h in header]
+            missing = [r for r in required if r.lower() not in names]
+            if missing:
+                raise DataError(
+                    f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
+                    f"(its header is: {', '.join(header) or '(empty)'})"
+                )
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+    except FileNotFoundError:
+        raise DataError(f"label file {path} is missing") from None
+    except UnicodeDecodeError:
+        raise DataError(f"label file {path} is garbled: not UTF-8 text") from None
     except csv.Error as exc:
         raise DataError(f"label file {path} is garbled: {exc}") from None
-    if header is None:
-        raise DataError(f"label file {path} is empty")
-    names = [h.strip() for h in header]
-    lookup = {n.lower(): n for n in names}
-    missing = [r for r in required if r.lower() not in lookup]
-    if missing:
-        raise DataError(
-            f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
-            f"(its header is: {', '.join(names) or '(empty)'})"
-        )
-    out = []
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        record = {n.lower(): (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
-        out.append(record)
-    return out
+    except OSError as exc:
+        raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
 
 def csv_header(path: Path) -> list[str]:

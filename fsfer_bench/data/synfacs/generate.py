@@ -92,12 +92,21 @@ def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generat
     return Shot(base * (1 + asymmetry), base * (1 - asymmetry), pose, scene, gaze)
 
 
+#: Image scale of one face unit and where the face-frame origin sits: a tight crop, as FER crops are.
+FACE_SCALE, FACE_CENTRE = 0.42, (0.5, 0.47)
+#: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
+POSE_JITTER = {
+    "lab": (_T5, _T4, _T4, 0.04, 0.02),
+    "wild": (_T20, _T10, _T15, 0.1, 0.04),
+}
+
+
 def sample_pose(domain: str, rng: np.random.Generator) -> Pose:
-    """Lab: near frontal, centred. Wild: yaw up to 20 degrees, roll up to 15, pitch up to 10, loose framing."""
+    """Lab: near frontal, centred. Wild: yaw up to 20 degrees, roll up to 15, pitch up to 10, looser framing."""
+    yaw, pitch, roll, scale, shift = POSE_JITTER[domain]
     u = rng.uniform(-1.0, 1.0, 6)
-    if domain == "lab":
-        return Pose(_T5 * u[0], _T4 * u[1], _T4 * u[2], 0.3 * (1 + 0.04 * u[3]), (0.5 + 0.02 * u[4], 0.53 + 0.02 * u[5]))
-    return Pose(_T20 * u[0], _T10 * u[1], _T15 * u[2], 0.3 * (1 + 0.15 * u[3]), (0.5 + 0.07 * u[4], 0.53 + 0.06 * u[5]))
+    centre = (FACE_CENTRE[0] + shift * u[4], FACE_CENTRE[1] + shift * u[5])
+    return Pose(yaw * u[0], pitch * u[1], roll * u[2], FACE_SCALE * (1 + scale * u[3]), centre)
 
 
 @dataclass(frozen=True)

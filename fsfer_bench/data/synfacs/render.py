@@ -25,9 +25,18 @@ BEHIND = -0.35
 Colour = tuple[int, ...]
 
 
-def _rgb(colour: np.ndarray | tuple, alpha: int | None = None) -> Colour:
-    c = tuple(int(v) for v in np.clip(np.rint(colour), 0, 255))
-    return c if alpha is None else (*c, int(np.clip(alpha, 0, 255)))
+def _rgb(colour: np.ndarray | tuple) -> Colour:
+    return tuple(min(255, max(0, int(v + 0.5))) for v in colour)
+
+
+def _shade(look: Look, darkness: float, alpha: float) -> Colour:
+    """Skin times `darkness`, at opacity alpha (0-255) over plain skin, premixed.
+
+    Drawing opaque premixed colours instead of blending is faster and leaves no
+    darker dots where the segments of a translucent line overlap.
+    """
+    a = min(255.0, max(0.0, float(alpha))) / 255.0
+    return _rgb([v * (1.0 - a + a * darkness) for v in look.skin_values])
 
 
 def _mix(a: tuple | np.ndarray, b: tuple | np.ndarray, t: float) -> np.ndarray:
@@ -44,7 +53,6 @@ class Sketch:
     count: int = 0
 
     def add(self, kind: str, points: np.ndarray, fill: Colour, width: float = 0.0, depth: float | None = None) -> None:
-        points = np.asarray(points, dtype=float).reshape(-1, 2)
         self.items.append((kind, self.count, self.count + len(points), fill, width))
         self.chunks.append(points)
         self.depths.append(None if depth is None else np.full(len(points), depth))
@@ -80,6 +88,8 @@ class Look:
     """What a subject looks like beyond geometry: colours and the identity-fixed shapes (hair, ears, body)."""
 
     skin: np.ndarray
+    skin_values: tuple[float, float, float]
+    blush: Colour
     lips: Colour
     brow: Colour
     hair: Colour
@@ -98,6 +108,8 @@ def make_look(model: FaceModel) -> Look:
         hair = _mix(hair, skin, 0.45)
     return Look(
         skin=skin,
+        skin_values=tuple(float(v) for v in skin),
+        blush=_rgb(_mix(skin, (235, 120, 110), 0.35)),
         lips=_rgb(_mix(skin, (170, 60, 70), 0.42) * 0.95),
         brow=_rgb(_mix(f.hair, (45, 32, 25), 0.55)),
         hair=_rgb(hair),
@@ -174,29 +186,30 @@ def _body(sk: Sketch, look: Look) -> None:
     sk.polygon(s["shoulders"], look.clothes, depth=BEHIND)
     if "hair_back" in s:
         sk.polygon(s["hair_back"], look.hair, depth=BEHIND)
-    sk.polygon(s["neck"], _rgb(look.skin * 0.82), depth=0.0)
+    sk.polygon(s["neck"], _shade(look, 0.82, 255), depth=0.0)
     for ear in ("ear_left", "ear_right"):
-        sk.polygon(s[ear], _rgb(look.skin * 0.93), depth=0.0)
+        sk.polygon(s[ear], _shade(look, 0.93, 255), depth=0.0)
 
 
 def _head(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p, marks = shape.points, shape.marks
     outline = np.concatenate([p[0:17], p[68:77]])
-    sk.polygon(smooth(outline, 2, closed=True), _rgb(look.skin))
+    sk.polygon(smooth(outline, 2, closed=True), _shade(look, 1.0, 0))
     for side, cheek in enumerate(CHEEK):
         raise_ = marks["crows_feet"][side]
-        sk.polygon(ellipse(p[cheek], 0.17, 0.11, 12), _rgb(_mix(look.skin, (235, 120, 110), 0.35), 30 + 40 * raise_))
+        blush = _rgb(_mix(look.skin_values, look.blush, (30 + 40 * raise_) / 255))
+        sk.polygon(ellipse(p[cheek], 0.17, 0.11, 12), blush)
         if raise_ > 0.05:
             under = p[cheek] + np.array([(-0.14, 0.06), (0.0, 0.12), (0.14, 0.06)])
-            sk.line(smooth(under, 3), _rgb(look.skin * 0.6, 140 * raise_), 1.0)
+            sk.line(smooth(under, 3), _shade(look, 0.6, 140 * raise_), 1.0)
     for side, fold in enumerate((FOLD_LEFT, FOLD_RIGHT)):
         depth = marks["fold"][side]
-        sk.line(smooth(p[list(fold)], 3), _rgb(look.skin * 0.55, 40 + 170 * depth), 0.8 + 0.7 * depth)
+        sk.line(smooth(p[list(fold)], 3), _shade(look, 0.55, 20 + 150 * depth), 0.6 + 0.6 * depth)
 
 
 def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
     p = shape.points
-    skin, dark = _rgb(look.skin), _rgb(look.skin * 0.25)
+    skin, dark = _shade(look, 1.0, 0), _shade(look, 0.25, 255)
     for side, (corner, iris) in enumerate(((36, IRIS[0]), (42, IRIS[1]))):
         ring = p[corner : corner + 6]
         if side == 1:  # walk the right eye outer corner first too, so both go outer -> upper -> inner -> lower
@@ -211,8 +224,8 @@ def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
         sk.polygon(np.concatenate([upper, upper[::-1] + (0, -2.2 * radius)]), skin)  # lid skin hides the iris
         sk.polygon(np.concatenate([lower, lower[::-1] + (0, 2.0 * radius)]), skin)
         sk.line(smooth(upper, 2), dark, 1.1)
-        sk.line(smooth(lower, 2), _rgb(look.skin * 0.55), 0.6)
-        sk.line(smooth(upper[1:3] + (0, -0.045), 2), _rgb(look.skin * 0.6, 110), 0.6)  # lid crease
+        sk.line(smooth(lower, 2), _shade(look, 0.55, 255), 0.6)
+        sk.line(smooth(upper[1:3] + (0, -0.045), 2), _shade(look, 0.6, 110), 0.6)  # lid crease
 
 
 def _brows(sk: Sketch, look: Look, shape: FaceShape) -> None:
@@ -226,14 +239,14 @@ def _brows(sk: Sketch, look: Look, shape: FaceShape) -> None:
 
 def _nose(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p = shape.points
-    shade = _rgb(look.skin * 0.55, 150)
-    sk.line(smooth(p[28:31] + (0.05, 0.0), 2), _rgb(look.skin * 0.7, 70), 0.8)
+    shade = _shade(look, 0.55, 110)
+    sk.line(smooth(p[28:31] + (0.05, 0.0), 2), _shade(look, 0.7, 70), 0.8)
     sk.line(smooth(p[31:36], 3), shade, 0.9)
     for wing, sign in ((31, 1), (35, -1)):
-        crease = p[wing] + np.array([(0.02 * sign, 0.015), (-0.02 * sign, -0.03), (0.0, -0.08)])
-        sk.line(smooth(crease, 2), shade, 0.8)
+        crease = p[wing] + np.array([(0.02 * sign, 0.01), (-0.012 * sign, -0.025), (0.01 * sign, -0.06)])
+        sk.line(smooth(crease, 2), shade, 0.7)
     for nostril in (32, 34):
-        sk.polygon(ellipse(p[nostril] + (0, -0.012), 0.033, 0.015, 8), _rgb(look.skin * 0.35, 200))
+        sk.polygon(ellipse(p[nostril] + (0, -0.012), 0.033, 0.015, 8), _shade(look, 0.35, 200))
 
 
 def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
@@ -251,18 +264,18 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
     sk.line(smooth(upper, 2), _rgb(_mix(look.lips, (40, 10, 15), 0.6)), 0.9)
     press = shape.marks["lip_press"].mean()
     if press > 0.05:
-        sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _rgb(look.skin * 0.6, 150 * press), 0.7)
+        sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _shade(look, 0.6, 150 * press), 0.7)
     chin = shape.marks["chin"].mean()
     mentolabial = p[57] + np.array([(-0.11, 0.07), (0.0, 0.1), (0.11, 0.07)])
-    sk.line(smooth(mentolabial, 2), _rgb(look.skin * 0.6, 40 + 150 * chin), 0.8)
+    sk.line(smooth(mentolabial, 2), _shade(look, 0.6, 40 + 150 * chin), 0.8)
     if chin > 0.05:
         boss = p[CHIN_BOSS]
-        sk.polygon(ellipse(boss + (0, 0.03), 0.13, 0.07, 10), _rgb(look.skin * 0.8, 90 * chin))
+        sk.polygon(ellipse(boss + (0, 0.03), 0.13, 0.07, 10), _shade(look, 0.8, 90 * chin))
 
 
 def _wrinkles(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p, m = shape.points, shape.marks
-    line = lambda alpha: _rgb(look.skin * 0.5, 170 * alpha)  # noqa: E731
+    line = lambda alpha: _shade(look, 0.5, 170 * alpha)  # noqa: E731
     inner = m["forehead_inner"].mean()
     brow_top = min(p[21, 1], p[22, 1])
     for k in range(2):
@@ -330,26 +343,26 @@ def lab_scene(rng: np.random.Generator) -> Scene:
 def wild_scene(rng: np.random.Generator, look: Look) -> Scene:
     """Anywhere: clutter, occluders, uneven coloured light, blur, noise, low contrast."""
     u = rng.random(12)
-    background = _rgb(40 + 190 * rng.random(3))
-    clutter = [_clutter_shape(rng) for _ in range(int(rng.integers(6, 13)))]
+    base = 60 + 150 * rng.random(3)
+    clutter = [_clutter_shape(rng, base) for _ in range(int(rng.integers(6, 13)))]
     return Scene(
-        background=background,
+        background=_rgb(base),
         clutter=clutter,
         occluders=_occluders(rng, look),
-        blur=float(0.2 + 0.9 * u[0]),
-        light=(0.5 * (u[1] - 0.5), 0.4 * (u[2] - 0.5), 30 * (u[3] - 0.5)),
-        cast=tuple(0.85 + 0.3 * u[4:7]),
-        contrast=float(0.55 + 0.35 * u[7]),
+        blur=float(0.9 * u[0]),
+        light=(0.4 * (u[1] - 0.5), 0.3 * (u[2] - 0.5), 20 * (u[3] - 0.5)),
+        cast=tuple(0.92 + 0.16 * u[4:7]),
+        contrast=float(0.6 + 0.3 * u[7]),
         noise=float(2.0 + 8.0 * u[8]),
         noise_seed=int(rng.integers(2**62)),
     )
 
 
-def _clutter_shape(rng: np.random.Generator) -> tuple[str, list[float], Colour]:
+def _clutter_shape(rng: np.random.Generator, base: np.ndarray) -> tuple[str, list[float], Colour]:
     kind = ("rectangle", "ellipse", "polygon")[int(rng.integers(3))]
     x0, y0 = rng.random(2) * 1.2 - 0.1
     w, h = 0.1 + 0.6 * rng.random(2)
-    colour = _rgb(30 + 210 * rng.random(3))
+    colour = _rgb(base + 70 * (rng.random(3) - 0.5))
     if kind == "polygon":
         return kind, (rng.random(6) * 1.2 - 0.1).tolist(), colour
     return kind, [x0, y0, x0 + w, y0 + h], colour
@@ -386,7 +399,7 @@ def _glasses(sk: Sketch, p: np.ndarray, params: np.ndarray, colour: Colour, tint
     for c in centres:
         rim = ellipse(c, rx, ry, 16)
         if tinted:
-            sk.polygon(rim, (25, 25, 30, 225))
+            sk.polygon(rim, (25, 25, 30))
         sk.line(np.concatenate([rim, rim[:1]]), colour, 1.0)
     sk.line(np.array([centres[0] + (rx, -0.02), (0, centres[0][1] - 0.05), centres[1] + (-rx, -0.02)]), colour, 1.0)
 
@@ -419,15 +432,16 @@ def render(look: Look, shape: FaceShape, pose: Pose, scene: Scene, size: int, ga
     """One (size, size, 3) uint8 image of `shape` as `look` in `scene`."""
     canvas_size = size * SUPERSAMPLE
     image = Image.new("RGB", (canvas_size, canvas_size), scene.background)
-    canvas = ImageDraw.Draw(image, "RGBA")
+    canvas = ImageDraw.Draw(image)
     _draw_clutter(canvas, scene, canvas_size)
     sk = sketch_face(look, shape, gaze)
     sketch_occluders(sk, scene, shape)
     sk.draw(canvas, pose, canvas_size, px_width=SUPERSAMPLE * size / 64.0)
     image = image.reduce(SUPERSAMPLE)
     if scene.blur > 0:
-        image = image.filter(ImageFilter.GaussianBlur(scene.blur * size / 64.0))
-    return _light_and_noise(np.asarray(image), scene, size)
+        image = image.filter(ImageFilter.BoxBlur(scene.blur * size / 64.0))
+    pixels = np.asarray(image)
+    return _camera(pixels, scene, size) if scene.noise > 0 else pixels
 
 
 def landmarks(shape: FaceShape, pose: Pose, size: int) -> np.ndarray:
@@ -448,16 +462,19 @@ def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
             canvas.polygon(coords, fill=colour)
 
 
-def _light_and_noise(pixels: np.ndarray, scene: Scene, size: int) -> np.ndarray:
-    if scene.noise == 0 and scene.contrast == 1 and scene.light == (0.0, 0.0, 0.0):
-        return pixels
+def _camera(pixels: np.ndarray, scene: Scene, size: int) -> np.ndarray:
+    """A lighting gradient with a colour cast, lower contrast, sensor noise: the wild camera.
+
+    The noise is integer (the sum of two uniform bytes, nearly Gaussian), so it
+    is cheap and bit-identical across machines.
+    """
+    out = pixels.astype(np.float32)
     ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     gx, gy, offset = scene.light
-    gain = 1.0 + gx * ramp[None, :, None] + gy * ramp[:, None, None]
-    out = pixels.astype(np.float32) * gain * np.asarray(scene.cast, dtype=np.float32)
-    out = (out - 128.0) * scene.contrast + 128.0 + offset
-    noise = np.random.default_rng(scene.noise_seed).standard_normal((size, size, 3), dtype=np.float32)
-    out += scene.noise * noise
+    gain = (1.0 + gx * ramp[None, :, None] + gy * ramp[:, None, None]) * np.float32(scene.contrast)
+    out = out * gain * np.asarray(scene.cast, dtype=np.float32) + np.float32(128.0 * (1.0 - scene.contrast) + offset)
+    rng = np.random.default_rng(scene.noise_seed)
+    bytes_ = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    noise = bytes_[0].astype(np.int16) + bytes_[1] - 255
+    out += noise.astype(np.float32) * np.float32(scene.noise / 104.5)  # 104.5: std of the sum of two uniform bytes
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-

@@ -1,0 +1,44 @@
+"""mini-ImageNet (Vinyals et al. 2016; Ravi & Larochelle split): `images/` + `train|val|test.csv`.
+
+A source of natural images for the cross-domain setups (mini-ImageNet -> CK+).
+Labels are ImageNet wnids, kept as class names, not expressions. Which split
+csv each class came from is kept in `notes["class_partition"]`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsfer_bench.data.adapters._common import Item, Listing, Problem, csv_header, read_csv, register_layout
+from fsfer_bench.registry import LoadOptions
+
+VERSION = "1"
+CSVS = ("train.csv", "val.csv", "test.csv")
+
+
+def label_files(folder: Path) -> list[Path]:
+    return [folder / c for c in CSVS if {"filename", "label"} <= set(csv_header(folder / c))]
+
+
+@register_layout(
+    "miniImageNet",
+    folders=("miniImageNet", "mini-imagenet", "mini_imagenet"),
+    layout="images/<wnid><n>.jpg + train.csv, val.csv, test.csv (filename,label)",
+    source="ImageNet (https://image-net.org, by its terms of access), cut with the Ravi & Larochelle split "
+    "csvs (https://github.com/twitter/meta-learning-lstm)",
+    looks_like=lambda folder: (folder / "images").is_dir() and bool(label_files(folder)),
+)
+def scan(folder: Path, options: LoadOptions) -> Listing:
+    listing = Listing("miniImageNet", VERSION, folder, "natural", items=[])
+    partition: dict[str, list[str]] = {}
+    for path in label_files(folder):
+        for line, row in read_csv(path, ("filename", "label")):
+            if not row["filename"] or not row["label"]:
+                listing.problems.append(Problem("garbled line", f"{path.name}:{line}", "empty filename or label"))
+                continue
+            listing.items.append(Item(folder / "images" / row["filename"], row["label"]))
+            partition.setdefault(path.stem, [])
+            if row["label"] not in partition[path.stem]:
+                partition[path.stem].append(row["label"])
+    listing.notes["class_partition"] = partition
+    return listing
