@@ -123,8 +123,9 @@ def _check_listing(name: str, layout: str, listing: Listing, strict: bool, worke
             )
         )
     report.findings += _problem_findings(listing.problems, strict)
-    for c in listing.empty_classes():
-        report.findings.append(Finding(WARNING, "empty class", f"class '{c}' has no images; a load leaves it out"))
+    if listing.empty_classes():
+        message = f"no images of {_some(listing.empty_classes(), 8)}; a load leaves them out"
+        report.findings.append(Finding(WARNING, "empty class", message))
     report.findings += _duplicate_findings(listing, good, [results[k][1] for k in good], strict)
     return report
 

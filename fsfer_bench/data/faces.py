@@ -104,12 +104,15 @@ def find_landmarks(rgb: np.ndarray, near: Box | None = None) -> np.ndarray | Non
 
 
 def eye_template(size: int, margin: float) -> tuple[complex, complex]:
-    """Where the (image-left, image-right) eye centres go in a `size` x `size` output."""
+    """Where the (image-left, image-right) eye centres go in a `size` x `size` output, as x + iy.
+
+    In the landmarks' convention: pixel centres at integers, so the two eyes
+    are symmetric about (size - 1) / 2.
+    """
     side = max(2 * HALF_WIDTH, BOTTOM - TOP) * (1 + margin)  # in inter-ocular units
-    centre_y = (TOP + BOTTOM) / 2
     unit = size / side
-    cx, cy = size / 2, size / 2 - centre_y * unit
-    return complex(cx - unit / 2, cy), complex(cx + unit / 2, cy)
+    cx, cy = size / 2, size / 2 - (TOP + BOTTOM) / 2 * unit  # continuous coordinates
+    return complex(cx - unit / 2 - 0.5, cy - 0.5), complex(cx + unit / 2 - 0.5, cy - 0.5)
 
 
 def alignment(landmarks: np.ndarray, size: int, margin: float) -> tuple[complex, complex]:
@@ -119,8 +122,9 @@ def alignment(landmarks: np.ndarray, size: int, margin: float) -> tuple[complex,
     scaling is exact and PIL's transforms are written; landmarks, like dlib's,
     put pixel centres at integers, hence the half-pixel shifts.
     """
-    eyes = [complex(*(landmarks[part].mean(axis=0) + 0.5)) for part in (_RIGHT_EYE, _LEFT_EYE)]
-    target = eye_template(size, margin)
+    half = 0.5 + 0.5j
+    eyes = [complex(*landmarks[part].mean(axis=0)) + half for part in (_RIGHT_EYE, _LEFT_EYE)]
+    target = [t + half for t in eye_template(size, margin)]
     a = (target[1] - target[0]) / (eyes[1] - eyes[0])
     return a, target[0] - a * eyes[0]
 

@@ -73,10 +73,13 @@ class Listing:
 
     def file(self, item: Item) -> str:
         """The item's path relative to the dataset folder, as `FaceDataset.files` holds it."""
+        return self.relative(item.path)
+
+    def relative(self, path: Path) -> str:
         try:
-            return item.path.relative_to(self.folder).as_posix()
+            return path.relative_to(self.folder).as_posix()
         except ValueError:
-            return item.path.as_posix()
+            return path.as_posix()
 
     def class_list(self) -> tuple[str, ...]:
         present = {i.label for i in self.items}
@@ -117,15 +120,16 @@ def register_layout(
 
 def load_listing(listing: Listing, options: LoadOptions) -> FaceDataset:
     """Decode the listing once into the cache, then memory-map it on every later load."""
-    report_problems(listing, options.strict)
     if not listing.items:
-        raise DataError(f"{listing.name}: no images found in {listing.folder}")
-    key = cache_key(listing, options)
+        why = f"; every entry had a problem, first: {listing.problems[0]}" if listing.problems else ""
+        raise DataError(f"{listing.name}: no images found in {listing.folder}{why}")
+    report_problems(listing, options.strict)
+    content, key = cache_key(listing, options)
     built: list[bool] = []
 
     def build() -> FaceDataset:
         built.append(True)
-        return _decode(listing, options, key)
+        return _decode(listing, options, content)
 
     dataset = cached_dataset(key, build)
     skipped = dataset.notes.get("unreadable", [])
@@ -157,35 +161,47 @@ def report_problems(listing: Listing, strict: bool) -> None:
             FsferWarning,
             stacklevel=3,
         )
-    for c in listing.empty_classes():
-        warnings.warn(f"{listing.name}: class '{c}' has no images; it is left out", FsferWarning, stacklevel=3)
+    empty = listing.empty_classes()
+    if empty:
+        warnings.warn(f"{listing.name}: no images of {_some(empty, 8)}; left out", FsferWarning, stacklevel=3)
 
 
-def cache_key(listing: Listing, options: LoadOptions) -> str:
-    """Name, versions, every file with its size and mtime and its label, image size, and crop/alignment."""
+def cache_key(listing: Listing, options: LoadOptions) -> tuple[str, str]:
+    """(fingerprint, cache key) of what loading `listing` with `options` gives.
+
+    The fingerprint names the content: adapter and versions, image size,
+    crop or alignment, and every file with its size and label. It leaves out
+    modification times and folders, so the same data on two machines gets the
+    same fingerprint (and the same episode sets). The cache key adds the
+    modification times, so an edited file is decoded again.
+    """
     from fsfer_bench.data.faces import ALIGNER_VERSION  # faces imports no dlib at module level
 
     align = f"align {ALIGNER_VERSION} margin {options.align_margin}" if options.face_align else "crop"
     parts = [listing.name, listing.version, ADAPTERS_VERSION, f"size {options.image_size}", align]
-    parts += [f"{p.name}:{_stat(p)}" for p in listing.key_files]
+    stats = {p: _stat(p) for p in listing.key_files}
+    stats.update((i.path, _stat(i.path)) for i in listing.items if i.pixels is None)
     rows = sorted(
-        f"{listing.file(i)}|{'' if i.pixels is not None else _stat(i.path)}|{i.label}|{i.subject}|{i.box}|"
-        f"{i.relative}|{i.domain}"
+        (listing.file(i), f"{stats.get(i.path, ('', ''))[0]}|{i.label}|{i.subject}|{i.box}|{i.relative}|{i.domain}")
         for i in listing.items
     )
+    content = [*parts, *(f"{p.name}:{stats[p][0]}" for p in listing.key_files), *(f"{f}|{r}" for f, r in rows)]
+    times = sorted(f"{listing.relative(p)}:{size}:{mtime}" for p, (size, mtime) in stats.items())
+    content_id = fingerprint(*content)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in listing.name)
-    return f"{safe}-{fingerprint(*parts, *rows)}"
+    return content_id, f"{safe}-{fingerprint(content_id, *times)}"
 
 
-def _stat(path: Path) -> str:
+def _stat(path: Path) -> tuple[str, str]:
+    """(size, mtime) of a file, as strings; ('missing', '') if it cannot be read."""
     try:
         st = path.stat()
     except OSError:
-        return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}"
+        return "missing", ""
+    return str(st.st_size), str(st.st_mtime_ns)
 
 
-def _decode(listing: Listing, options: LoadOptions, key: str) -> FaceDataset:
+def _decode(listing: Listing, options: LoadOptions, content: str) -> FaceDataset:
     jobs = [DecodeJob(str(i.path), options.image_size, i.box, i.relative, i.pixels) for i in listing.items]
     notes = dict(listing.notes)
     landmarks = None
@@ -210,7 +226,7 @@ def _decode(listing: Listing, options: LoadOptions, key: str) -> FaceDataset:
         [i.label for i in items],
         subjects=[i.subject for i in items],
         domain=np.array([i.domain or listing.domain for i in items]),
-        key=key,
+        key=content,
         files=[listing.file(i) for i in items],
         landmarks=landmarks,
         classes=tuple(c for c in listing.class_list() if c in present),

@@ -53,8 +53,8 @@ def looks_like(folder: Path) -> bool:
 @register_layout(
     "CFEE",
     layout="images/NNNN.jpg + label.csv (Index, identity, emotion_idx, emotion_cat, type)",
-    source="Aleix Martinez's lab, The Ohio State University (Du, Tao & Martinez, PNAS 2014; "
-    "https://cbcsl.ece.ohio-state.edu, by licence agreement)",
+    source="Aleix Martinez's lab at The Ohio State University, https://cbcsl.ece.ohio-state.edu, by licence "
+    "agreement; Du, Tao & Martinez, PNAS 2014",
     looks_like=looks_like,
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:

@@ -60,7 +60,8 @@ def is_ck48(folder: Path) -> bool:
     "CKplus",
     folders=("CKplus", "CK+", "CKplus48", "CK+48"),
     layout=f"{FRAMES}/S005/001/*.png + {LABEL_DIR}/S005/001/*_emotion.txt, or CK+48's <class>/S005_001_NN.png",
-    source="https://www.jeffcohn.net/Resources/ (CK+ agreement, University of Pittsburgh); CK+48 is derived from it",
+    source="https://www.jeffcohn.net/Resources/, by the CK+ agreement of the University of Pittsburgh; "
+    "the CK+48 crops are made from it",
     looks_like=lambda folder: is_native(folder) or is_ck48(folder),
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:

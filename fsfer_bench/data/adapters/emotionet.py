@@ -18,8 +18,8 @@ from fsfer_bench.registry import LoadOptions
     "EmotioNet",
     layout=f"{MANIFEST} with columns path,label[,subject] listing the images you downloaded "
     "(labels: basic or compound expression names)",
-    source="https://cbcsl.ece.ohio-state.edu/dbform_emotionet.html (Benitez-Quiroz et al. 2016; URL lists, "
-    "download the images yourself)",
+    source="https://cbcsl.ece.ohio-state.edu/dbform_emotionet.html, Benitez-Quiroz et al. 2016: URL lists, "
+    "download the images yourself",
     looks_like=has_manifest,
     generic=True,
 )

@@ -24,8 +24,8 @@ def label_files(folder: Path) -> list[Path]:
     "miniImageNet",
     folders=("miniImageNet", "mini-imagenet", "mini_imagenet"),
     layout="images/<wnid><n>.jpg + train.csv, val.csv, test.csv (filename,label)",
-    source="ImageNet (https://image-net.org, by its terms of access), cut with the Ravi & Larochelle split "
-    "csvs (https://github.com/twitter/meta-learning-lstm)",
+    source="ImageNet at https://image-net.org under its terms of access, cut with the Ravi & Larochelle "
+    "split csvs of https://github.com/twitter/meta-learning-lstm",
     looks_like=lambda folder: (folder / "images").is_dir() and bool(label_files(folder)),
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:

@@ -33,7 +33,7 @@ def scan_manifest_or_folders(folder: Path, options: LoadOptions, *, name: str, d
 @register_layout(
     "MMI",
     layout=LAYOUT,
-    source="https://mmifacedb.eu (Pantic et al. 2005; sign its end user licence agreement)",
+    source="https://mmifacedb.eu, Pantic et al. 2005, under its end user licence agreement",
     looks_like=looks_like_manifest_or_folders,
     generic=True,
 )
@@ -45,8 +45,8 @@ def scan_mmi(folder: Path, options: LoadOptions) -> Listing:
     "Oulu-CASIA",
     folders=("Oulu-CASIA", "OuluCASIA", "Oulu_CASIA"),
     layout=LAYOUT,
-    source="the University of Oulu, Center for Machine Vision and Signal Analysis (Oulu-CASIA NIR&VIS, "
-    "Zhao et al. 2011; request it by licence agreement)",
+    source="the University of Oulu, Center for Machine Vision and Signal Analysis: Oulu-CASIA NIR&VIS, "
+    "Zhao et al. 2011, by licence agreement",
     looks_like=looks_like_manifest_or_folders,
     generic=True,
 )

@@ -30,7 +30,7 @@ COMPOUND = {
     10: "angrily_disgusted",
     11: "disgustedly_surprised",
 }
-SOURCE = "http://www.whdeng.cn/RAF/model1.html (Li & Deng, BUPT; email the signed agreement)"
+SOURCE = "http://www.whdeng.cn/RAF/model1.html, Li & Deng, BUPT: email them the signed agreement"
 
 
 def scan_part(folder: Path, part: str, table: dict[int, str], name: str) -> Listing:

@@ -24,7 +24,7 @@ def partitions(folder: Path) -> list[Path]:
     "SFEW",
     folders=("SFEW", "SFEW2", "SFEW_2.0"),
     layout="Train|Val/<Class>/*.png (Class: Angry Disgust Fear Happy Neutral Sad Surprise)",
-    source="https://cs.anu.edu.au/few/ (EmotiW, Dhall et al.; by licence agreement)",
+    source="https://cs.anu.edu.au/few/, EmotiW, Dhall et al., by licence agreement",
     looks_like=lambda folder: bool(partitions(folder)),
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:

@@ -5,7 +5,7 @@ dataset adapters in `fsfer_bench.data.adapters.synfacs` cache the default sets.
 """
 
 from fsfer_bench.data.synfacs.aus import AUS, CLASSES, sample_aus
-from fsfer_bench.data.synfacs.generate import (
+from fsfer_bench.data.synfacs.generator import (
     DOMAINS,
     GENERATOR_VERSION,
     Sample,

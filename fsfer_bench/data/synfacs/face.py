@@ -51,7 +51,7 @@ def _mirror_table() -> np.ndarray:
 #: MIRROR[i] is the point that mirrors point i across the midline (itself on the midline).
 MIRROR = _mirror_table()
 
-SKIN_TONES = np.array([(250, 222, 196), (232, 190, 160), (200, 148, 112), (150, 100, 70), (96, 62, 45)], float)
+SKIN_TONES = np.array([(246, 218, 194), (230, 188, 158), (206, 158, 124), (172, 124, 92)], float)
 HAIR_COLOURS = np.array(
     [(28, 24, 22), (66, 45, 30), (110, 74, 44), (196, 160, 98), (148, 68, 36), (150, 148, 146)], float
 )
@@ -94,7 +94,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         chin_taper=0.1 + 0.3 * u[2],
         eye_spacing=0.88 + 0.24 * u[3],
         eye_size=0.82 + 0.36 * u[4],
-        brow_thickness=0.6 + 0.8 * u[5],
+        brow_thickness=0.75 + 0.5 * u[5],
         brow_height=0.8 + 0.4 * u[6],
         nose_size=0.8 + 0.45 * u[7],
         mouth_width=0.82 + 0.36 * u[8],
@@ -168,8 +168,8 @@ def _nose(p: np.ndarray, f: Identity) -> None:
 
 
 def _mouth(p: np.ndarray, f: Identity) -> None:
-    y, w = 0.6 + 0.05 * (f.face_height - 1), 0.3 * f.mouth_width
-    up, down = 0.075 * f.lip_thickness, 0.1 * f.lip_thickness
+    y, w = 0.6 + 0.05 * (f.face_height - 1), 0.33 * f.mouth_width
+    up, down = 0.085 * f.lip_thickness, 0.11 * f.lip_thickness
     p[48:52] = [(-w, y), (-0.6 * w, y - 0.75 * up), (-0.25 * w, y - up), (0.0, y - 0.8 * up)]
     p[57:60] = [(0.0, y + down), (-0.25 * w, y + 0.97 * down), (-0.6 * w, y + 0.75 * down)]
     p[60:63] = [(-0.88 * w, y), (-0.35 * w, y), (0.0, y)]
@@ -184,8 +184,8 @@ def _cheeks_and_folds(p: np.ndarray, f: Identity) -> None:
     p[FOLD_LEFT[2]] = corner + (-0.07, 0.1)
 
 
-# Displacements at intensity 1, face units (about 20 px at 64 px); left half and midline only,
-# the right half mirrors them. "Up" is -y; for the left half, "towards the midline" is +x.
+# Displacements at intensity 1 before AU_GAIN, face units (one unit is about 33 px at 64 px); left half and
+# midline only, the right half mirrors them. "Up" is -y; for the left half, "towards the midline" is +x.
 AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
     1: {21: (0, -0.11), 20: (0, -0.07), 19: (0, -0.03)},
     2: {17: (0, -0.11), 18: (0, -0.09), 19: (0, -0.05), 20: (0, -0.02)},
@@ -217,6 +217,9 @@ AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
     | {CHIN_BOSS: (0, 0.18), FOLD_LEFT[2]: (0, 0.04)},
 }
 
+#: Posed expressions (CK+, CFEE) are exaggerated; so are SynFACS's, so that a 64 px image shows them.
+AU_GAIN = 1.4
+
 # Appearance effects: per-side mark = sum of weight * AU intensity (clipped to [0, 1]).
 MARKS: dict[str, dict[int, float]] = {
     "forehead_inner": {1: 1.0},  # horizontal lines above the inner brows
@@ -240,7 +243,7 @@ def _displacement_fields(identity: Identity) -> np.ndarray:
         for point, (dx, dy) in moves.items():
             field[point] = (dx, dy)
             field[MIRROR[point]] = (-dx, dy)
-    fields *= scale
+    fields *= scale * AU_GAIN
     fields[AU_INDEX[5]] *= identity.eye_size
     return fields
 

@@ -110,8 +110,8 @@ def make_look(model: FaceModel) -> Look:
         skin=skin,
         skin_values=tuple(float(v) for v in skin),
         blush=_rgb(_mix(skin, (235, 120, 110), 0.35)),
-        lips=_rgb(_mix(skin, (170, 60, 70), 0.42) * 0.95),
-        brow=_rgb(_mix(f.hair, (45, 32, 25), 0.55)),
+        lips=_rgb(_mix(skin, (150, 40, 55), 0.55)),
+        brow=_rgb(_mix(f.hair, (35, 25, 20), 0.7)),
         hair=_rgb(hair),
         iris=_rgb(f.iris),
         clothes=_rgb(f.clothes),
@@ -230,7 +230,7 @@ def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
 
 def _brows(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p = shape.points
-    thickness = 0.05 * look.brow_thickness * np.array([0.5, 0.85, 1.0, 1.0, 0.9])
+    thickness = 0.065 * look.brow_thickness * np.array([0.5, 0.85, 1.0, 1.0, 0.9])
     for brow in (p[17:22], p[26:21:-1]):
         curve = smooth(brow, 2)
         t = np.interp(np.linspace(0, 4, len(curve)), np.arange(5), thickness)[:, None] * (0, 0.5)
@@ -255,7 +255,7 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
     upper, lower = p[[60, 61, 62, 63, 64]], p[[60, 67, 66, 65, 64]]
     gap = lower[:, 1] - upper[:, 1]
     if gap.max() > 0.012:
-        sk.polygon(smooth(p[60:68], 2, closed=True), (70, 22, 28))
+        sk.polygon(smooth(p[60:68], 2, closed=True), (45, 12, 18))
         teeth = upper + np.column_stack([np.zeros(5), np.minimum(0.06, 0.85 * gap)])
         sk.polygon(np.concatenate([upper, teeth[::-1]]), (242, 240, 230))
         if gap.max() > 0.09:
@@ -275,7 +275,7 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
 
 def _wrinkles(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p, m = shape.points, shape.marks
-    line = lambda alpha: _shade(look, 0.5, 170 * alpha)  # noqa: E731
+    line = lambda alpha: _shade(look, 0.45, 210 * alpha)  # noqa: E731
     inner = m["forehead_inner"].mean()
     brow_top = min(p[21, 1], p[22, 1])
     for k in range(2):

@@ -93,7 +93,7 @@ def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generat
 
 
 #: Image scale of one face unit and where the face-frame origin sits: a tight crop, as FER crops are.
-FACE_SCALE, FACE_CENTRE = 0.42, (0.5, 0.47)
+FACE_SCALE, FACE_CENTRE = 0.52, (0.5, 0.42)
 #: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
 POSE_JITTER = {
     "lab": (_T5, _T4, _T4, 0.04, 0.02),

@@ -1,0 +1,84 @@
+"""`fsfer-bench data check|preview`: look at a dataset before running on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from fsfer_bench.cli import main
+from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.cli.options import data_options, image_options, label_options, load_options_from, sources_from
+from fsfer_bench.errors import ConfigError
+
+
+@main.group()
+def data() -> None:
+    """Check and preview datasets."""
+
+
+@data.command()
+@click.argument("name")
+@data_options
+@label_options
+@click.option("--way", type=int, help="Check that episodes of this many classes can be drawn.")
+@click.option("--shot", type=int, help="... with this many shots per class.")
+@click.option("--query", type=int, help="... and this many queries per class.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@friendly_errors
+def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: str, **options: Any) -> None:
+    """Count NAME's images per class and subject, and list what is wrong with it.
+
+    Finds unreadable or truncated files, byte-identical duplicates (and those
+    under different labels), label lines that are out of range or garbled, and,
+    given --way/--shot/--query (unset ones take the run defaults), classes too
+    small for such episodes. Exits 1 when a run would fail on what it found (with
+    --strict, also on what a load would only skip), 2 when NAME cannot be read.
+
+    \b
+    Example:
+      fsfer-bench data check CFEE --data-root ../shared/datasets --way 5 --shot 5 --query 15
+    """
+    from fsfer_bench.data.check import check_dataset
+
+    report = check_dataset(name, sources_from(**options), load_options_from(**options), way=way, shot=shot, query=query)
+    if fmt == "json":
+        fields = ("name", "classes", "class_counts", "class_subjects", "subject_counts", "modes", "sizes")
+        out = {f: getattr(report, f) for f in fields} | {"images": report.images, "fatal": report.fatal}
+        out["folder"] = str(report.folder) if report.folder else None
+        out["findings"] = [vars(f) for f in report.findings]
+        click.echo(json.dumps(out, indent=1))
+    else:
+        click.echo(report.format())
+    if report.fatal:
+        sys.exit(1)
+
+
+@data.command()
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file to write (PNG, JPEG).")
+@data_options
+@image_options
+@label_options
+@friendly_errors
+def preview(name: str, out: str, **options: Any) -> None:
+    """Write a contact sheet of NAME's images, a row per class, as the harness will see them.
+
+    \b
+    Example:
+      fsfer-bench data preview CFEE --out cfee.png --face-align
+    """
+    from fsfer_bench.data.loading import load_dataset
+    from fsfer_bench.data.preview import contact_sheet
+
+    dataset = load_dataset(name, sources_from(**options), load_options_from(**options))
+    sheet = contact_sheet(dataset)
+    try:
+        sheet.save(out)
+    except (OSError, ValueError) as exc:  # ValueError: an extension PIL cannot write
+        raise ConfigError(f"cannot write {out}: {exc}") from None
+    fallbacks = dataset.notes.get("face_align_fallbacks")
+    note = f"; no face found in {fallbacks} image(s), centre-cropped" if fallbacks else ""
+    click.echo(f"wrote {out}: {len(dataset)} images of {dataset.name}, {len(dataset.classes)} classes{note}")

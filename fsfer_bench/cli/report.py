@@ -1,0 +1,260 @@
+"""`fsfer-bench report`, `compare` and `plot KIND`: read the results store, never write to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fsfer_bench.cli import main
+from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.errors import ConfigError
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _ints(value: str | None, flag: str) -> tuple[int, ...] | None:
+    names = _names(value)
+    try:
+        return None if names is None else tuple(int(v) for v in names)
+    except ValueError:
+        raise ConfigError(f"{flag} takes whole numbers separated by commas, e.g. {flag} 1,5; got '{value}'") from None
+
+
+def _results_option(command: Callable) -> Callable:
+    return click.option(
+        "--results", "results_dir", type=click.Path(), default="results", show_default=True,
+        help="The results store to read.",
+    )(command)  # fmt: skip
+
+
+def _way_option(command: Callable) -> Callable:
+    return click.option("--way", type=int, help="Episode width, when the store holds runs of several.")(command)
+
+
+def _selected(results_dir: str, **selection: Any) -> Any:
+    """The store's runs that the flags ask for, newest record per seed (a DataFrame)."""
+    from fsfer_bench.report.cells import Selection, select_runs
+    from fsfer_bench.results import load
+
+    return select_runs(load(results_dir), Selection(**selection), results_dir)
+
+
+def _write(text: str, out: str | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out} ({exc.strerror or exc}); choose another --out") from exc
+    click.echo(f"wrote {out}", err=True)
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@_results_option
+@click.option("--methods", help="Rows, comma-separated, in this order.  [default: every method with runs]")
+@click.option("--splits", help="Column groups, comma-separated, in this order.  [default: every split with runs]")
+@click.option("--shots", help="Shots per split, comma-separated, e.g. 1,5.  [default: every shot with runs]")
+@_way_option
+@click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv"]), default="markdown",
+              show_default=True)  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the table here.  [default: stdout]")
+@click.option("--standalone", is_flag=True, help="LaTeX only: a whole document that pdflatex compiles.")
+@click.option("--caption", help="Caption, written as is in the output format.  [default: says what cells hold]")
+@click.option("--label", default="tab:fsfer-bench", show_default=True, help="LaTeX \\label of the table.")
+@click.option("--pool-seeds/--no-pool-seeds", default=True, show_default=True,
+              help="Pool the seeds of a cell (accuracies concatenated), or give each seed its own row.")  # fmt: skip
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of the paired tests.")
+@friendly_errors
+def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, way: int | None,
+           fmt: str, out: str | None, standalone: bool, caption: str | None, label: str, pool_seeds: bool,
+           alpha: float) -> None:  # fmt: skip
+    """Table of methods x (split, shot): mean ± 95% CI, best bold, not significantly worse underlined.
+
+    \b
+    Example:
+      fsfer-bench report --splits SynFACS_C,SynFACS_B --format latex --standalone --out table.tex
+    """
+    from fsfer_bench.report.cells import make_cells
+    from fsfer_bench.report.tables import build_table, to_csv, to_latex, to_markdown
+
+    if standalone and fmt != "latex":
+        raise ConfigError("--standalone makes a LaTeX document; use it with --format latex")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must lie between 0 and 1, got {alpha}")
+    selection = {"methods": _names(methods), "splits": _names(splits), "shots": _ints(shots, "--shots"), "way": way}
+    cells = make_cells(_selected(results_dir, **selection), pool_seeds=pool_seeds)
+    table = build_table(cells, selection["methods"], selection["splits"], selection["shots"], alpha)
+    if fmt == "latex":
+        text = to_latex(table, caption=caption, label=label, standalone=standalone)
+    elif fmt == "markdown":
+        text = to_markdown(table, caption=caption)
+    else:
+        text = to_csv(table)
+    _write(text, out)
+
+
+# --- compare ------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("method_a")
+@click.argument("method_b")
+@click.option("--split", "-s", required=True, help="The split both methods ran on.")
+@click.option("--shot", "-k", type=int, required=True, help="Shots per class.")
+@click.option("--seed", type=int, help="Compare one seed's runs.  [default: all seeds, pooled]")
+@_way_option
+@_results_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@friendly_errors
+def compare(method_a: str, method_b: str, split: str, shot: int, seed: int | None, way: int | None,
+            results_dir: str, fmt: str) -> None:  # fmt: skip
+    """Paired comparison of METHOD_A and METHOD_B on the episodes both ran.
+
+    Prints the mean difference (A - B) with its 95% t-CI, the paired t-test and
+    Wilcoxon signed-rank p-values, and win/tie/loss counts over episodes.
+    Runs that did not share their episodes are refused.
+    """
+    from fsfer_bench.report.compare import compare_methods, format_comparison
+
+    seeds = None if seed is None else (seed,)
+    runs = _selected(results_dir, methods=(method_a, method_b), splits=(split,), seeds=seeds, way=way)
+    comparison = compare_methods(runs, method_a, method_b, split, shot)
+    text = json.dumps(comparison.to_dict(), indent=1) if fmt == "json" else format_comparison(comparison)
+    click.echo(text)
+
+
+# --- plot ---------------------------------------------------------------------------------------------------
+
+
+@main.group()
+def plot() -> None:
+    """Figures from the results store, as PNG or PDF (by the extension of --out)."""
+
+
+def _out_option(command: Callable) -> Callable:
+    return click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
+                        help="Figure file, ending .png or .pdf.")(command)  # fmt: skip
+
+
+def _methods_option(command: Callable) -> Callable:
+    return click.option("--methods", help="Methods, comma-separated.  [default: every method with runs]")(command)
+
+
+def _seed_option(command: Callable) -> Callable:
+    return click.option("--seed", type=int, help="Plot one seed's runs.  [default: all seeds, pooled]")(command)
+
+
+def _plot_cells(results_dir: str, methods: str | None, split: str, shot: int | None, seed: int | None,
+                way: int | None) -> list:  # fmt: skip
+    from fsfer_bench.report.cells import make_cells
+
+    runs = _selected(
+        results_dir, methods=_names(methods), splits=(split,), shots=None if shot is None else (shot,),
+        seeds=None if seed is None else (seed,), way=way,
+    )  # fmt: skip
+    return make_cells(runs, pool_seeds=True)
+
+
+def _save(fig: Any, out: str) -> None:
+    from fsfer_bench.report.plots import save_figure
+
+    click.echo(f"wrote {save_figure(fig, out)}", err=True)
+
+
+@plot.command("shots")
+@click.option("--split", "-s", required=True, help="The split to plot.")
+@_methods_option
+@_seed_option
+@_way_option
+@_results_option
+@_out_option
+@friendly_errors
+def plot_shots(split: str, methods: str | None, seed: int | None, way: int | None, results_dir: str,
+               out: str) -> None:  # fmt: skip
+    """Accuracy against shots on SPLIT, one line per method, with 95% CI bars."""
+    from fsfer_bench.report.plots import shots_figure
+
+    _save(shots_figure(_plot_cells(results_dir, methods, split, None, seed, way)), out)
+
+
+@plot.command("per-class")
+@click.option("--split", "-s", required=True, help="The split to plot.")
+@click.option("--shot", "-k", type=int, required=True, help="Shots per class.")
+@_methods_option
+@_seed_option
+@_way_option
+@_results_option
+@_out_option
+@friendly_errors
+def plot_per_class(split: str, shot: int, methods: str | None, seed: int | None, way: int | None,
+                   results_dir: str, out: str) -> None:  # fmt: skip
+    """Accuracy on each class of SPLIT (from the confusion counts): which classes are hard."""
+    from fsfer_bench.report.plots import per_class_figure, pooled_confusion
+
+    cells = _plot_cells(results_dir, methods, split, shot, seed, way)
+    _save(per_class_figure([pooled_confusion(c) for c in cells]), out)
+
+
+@plot.command("confusion")
+@click.option("--record", "record_id", help="Record id (its file name without .json).")
+@click.option("--method", "-m", help="Method, with --split and --shot, instead of --record.")
+@click.option("--split", "-s", help="Split, with --method.")
+@click.option("--shot", "-k", type=int, help="Shots per class, with --method.")
+@_seed_option
+@_way_option
+@_results_option
+@_out_option
+@friendly_errors
+def plot_confusion(record_id: str | None, method: str | None, split: str | None, shot: int | None,
+                   seed: int | None, way: int | None, results_dir: str, out: str) -> None:  # fmt: skip
+    """Confusion matrix of one run (--record), or of --method on --split at --shot (seeds pooled)."""
+    from fsfer_bench.report.plots import confusion_figure, pooled_confusion
+
+    if record_id is not None:
+        cell = _record_cell(results_dir, record_id)
+    elif method and split and shot is not None:
+        cell = _plot_cells(results_dir, method, split, shot, seed, way)[0]
+    else:
+        raise ConfigError("choose the run: --record ID, or --method, --split and --shot together")
+    _save(confusion_figure(pooled_confusion(cell)), out)
+
+
+def _record_cell(results_dir: str, record_id: str) -> Any:
+    from fsfer_bench.errors import StoreError, closest
+    from fsfer_bench.report.cells import make_cells
+    from fsfer_bench.results import load
+
+    runs = load(results_dir)
+    match = runs[runs["record_id"] == record_id.removesuffix(".json")]
+    if match.empty:
+        hint = closest(record_id, list(runs["record_id"]))
+        raise StoreError(f"no record with id '{record_id}' under {results_dir}{hint}")
+    return make_cells(match, pool_seeds=False)[0]
+
+
+@plot.command("histogram")
+@click.option("--split", "-s", required=True, help="The split to plot.")
+@click.option("--shot", "-k", type=int, required=True, help="Shots per class.")
+@_methods_option
+@_seed_option
+@_way_option
+@_results_option
+@_out_option
+@friendly_errors
+def plot_histogram(split: str, shot: int, methods: str | None, seed: int | None, way: int | None,
+                   results_dir: str, out: str) -> None:  # fmt: skip
+    """Histogram of per-episode accuracy on SPLIT at SHOT, one outline per method."""
+    from fsfer_bench.report.plots import histogram_figure
+
+    _save(histogram_figure(_plot_cells(results_dir, methods, split, shot, seed, way)), out)
