@@ -9,6 +9,8 @@ Everything the CLI's `run` does is here, callable from Python:
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -26,7 +28,7 @@ from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import evaluate, no_progress
 from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.registry import LoadOptions, get_method
-from fsfer_bench.results import Store, environment, new_record_id, utc_now
+from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
 from fsfer_bench.stats import summarise
 from fsfer_bench.training import TrainingReport, fit
@@ -162,14 +164,81 @@ def train(
     return method, report
 
 
-def run(config: RunConfig, *, progress: Progress = no_progress, store: Store | None = None) -> list[dict]:
-    """Train once and evaluate each shot of `config`; returns the stored records."""
+class ModelCache:
+    """Trained models kept by training hash, so evaluations on other shots or splits reuse one training.
+
+    `<store>/models/<training hash>.pt` holds the state_dict (loaded with
+    weights_only=True), `.json` beside it the training report, and `.ckpt.pt` the
+    checkpoint of a training still under way, for `--resume`.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def checkpoint(self, training_hash: str) -> Path:
+        return self.root / f"{training_hash}.ckpt.pt"
+
+    def load(self, method: FewShotMethod, training_hash: str) -> TrainingReport | None:
+        weights, meta = self.root / f"{training_hash}.pt", self.root / f"{training_hash}.json"
+        if not (weights.exists() and meta.exists()):
+            return None
+        try:
+            method.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            report = TrainingReport(**json.loads(meta.read_text()))
+        except (OSError, ValueError, RuntimeError, TypeError):
+            return None  # a damaged cache entry is retrained, not trusted
+        return report
+
+    def save(self, method: FewShotMethod, report: TrainingReport, training_hash: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        weights = self.root / f"{training_hash}.pt"
+        tmp = weights.with_name(f".{weights.name}.{uuid.uuid4().hex[:8]}")
+        torch.save(method.state_dict(), tmp)
+        os.replace(tmp, weights)
+        write_json_atomic(self.root / f"{training_hash}.json", report.to_dict())
+        self.checkpoint(training_hash).unlink(missing_ok=True)
+
+
+def trained_method(
+    config: RunConfig, pool: FaceDataset, device: torch.device, progress: Progress, cache: ModelCache | None,
+    resume: bool,
+) -> tuple[FewShotMethod, TrainingReport, bool]:  # fmt: skip
+    """The trained method: from `cache` if it holds this training, else trained (and cached)."""
+    if cache is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            method = build_method(config, len(pool.classes)).to(device)
+        report = cache.load(method, config.training_hash())
+        if report is not None:
+            return method.eval(), report, True
+    checkpoint = cache.checkpoint(config.training_hash()) if cache is not None else None
+    method, report = train(config, pool, device, progress, checkpoint=checkpoint, resume=resume)
+    if cache is not None:
+        cache.save(method, report, config.training_hash())
+    return method, report, False
+
+
+def run(
+    config: RunConfig,
+    *,
+    progress: Progress = no_progress,
+    store: Store | None = None,
+    reuse_training: bool = False,
+    resume: bool = False,
+) -> list[dict]:
+    """Train once and evaluate each shot of `config`; returns the stored records.
+
+    With `reuse_training`, a model trained before with the same training config
+    (same `training_hash`) is loaded from the store's model cache instead; with
+    `resume`, a training killed midway continues from its last checkpoint.
+    """
     store = store or Store(config.out)
     store.check_writable()
     device = resolve_device(config.device)
     pools = build_pools(config)
     episode_sets = sample_test_episodes(config, pools.target)
-    method, report = train(config, pools.train, device, progress)
+    cache = ModelCache(store.root / "models") if (reuse_training or resume) else None
+    method, report, reused = trained_method(config, pools.train, device, progress, cache, resume)
     run_id = uuid.uuid4().hex[:12]
     records = []
     for shot, episodes in episode_sets.items():
@@ -177,6 +246,7 @@ def run(config: RunConfig, *, progress: Progress = no_progress, store: Store | N
             method, pools.target, episodes, device=device, feature_cache=config.feature_cache, progress=progress
         )
         record = make_record(replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device)
+        record["training"]["reused"] = reused
         store.write(record, episodes)
         records.append(record)
     return records

@@ -112,3 +112,13 @@ def test_list_commands():
     assert "protonet" in invoke("list", "methods").stdout
     assert "Toy_C" in invoke("list", "splits").stdout
     assert "Toy-train" in invoke("list", "datasets").stdout
+
+
+def test_reused_training_gives_the_same_numbers(tmp_path):
+    args = ["run", "--method", "protonet", *FAST, "--episodes", "10", "--shot", "1", "--format", "json",
+            "--out", str(tmp_path), "--reuse-training"]  # fmt: skip
+    first = _json(invoke(*args))[0]
+    second = _json(invoke(*args))[0]
+    assert first["training"]["reused"] is False and second["training"]["reused"] is True
+    assert first["accuracies"] == second["accuracies"]
+    assert len(list((tmp_path / "models").glob("*.pt"))) == 1

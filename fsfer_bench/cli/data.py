@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -73,6 +74,9 @@ def preview(name: str, out: str, **options: Any) -> None:
     from fsfer_bench.data.loading import load_dataset
     from fsfer_bench.data.preview import contact_sheet
 
+    folder = Path(out).resolve().parent
+    if not folder.is_dir():  # before a load that may take minutes
+        raise ConfigError(f"cannot write {out}: the folder {folder} does not exist")
     dataset = load_dataset(name, sources_from(**options), load_options_from(**options))
     sheet = contact_sheet(dataset)
     try:

@@ -41,10 +41,15 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
 @click.option("--face-align", is_flag=True, default=None, help="Detect and align faces (needs fsfer-bench[faces]).")
 @click.option("--strict", is_flag=True, default=None, help="Fail on unreadable images instead of skipping them.")
+@click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
+@click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
 @friendly_errors
-def run(config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, **flags: object) -> None:
+def run(
+    config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, reuse_training: bool, resume: bool,
+    **flags: object,
+) -> None:  # fmt: skip
     """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
 
     \b
@@ -58,7 +63,7 @@ def run(config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: 
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
     config = resolve_config(flags, config_file, list(assignments))
-    records = run_experiment(config, progress=progress_factory(quiet))
+    records = run_experiment(config, progress=progress_factory(quiet), reuse_training=reuse_training, resume=resume)
     if fmt == "json":
         click.echo(json.dumps(records, indent=1))
         return

@@ -27,6 +27,7 @@ from fsfer_bench.report.cells import Cell, read_record
 
 FORMATS = (".png", ".pdf")
 CI_NOTE = "mean ± 95% Student-t CI over episodes"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -52,6 +53,11 @@ def _seeds_label(seeds: Sequence[int]) -> str:
     return f"seeds {', '.join(map(str, seeds))} pooled"
 
 
+def _legend_outside(fig: Figure, ax: Axes) -> None:
+    """Legend right of the axes, where it can never hide data."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8, frameon=False)
+
+
 def _chance_line(ax: Axes, way: int, vertical: bool = False) -> None:
     chance = 100.0 / way
     line = ax.axvline if vertical else ax.axhline
@@ -66,22 +72,21 @@ def shots_figure(cells: Sequence[Cell]) -> Figure:
     split, way = cells[0].split, cells[0].way
     methods = sorted({c.method for c in cells})
     shots = sorted({c.shot for c in cells})
-    fig, ax = _figure(6.4, 4.2)
+    fig, ax = _figure(7.4, 4.2)
     dodge = 0.03 * (max(shots) - min(shots) or 1)  # keeps CI bars of close methods apart
     for i, method in enumerate(methods):
         mine = sorted((c for c in cells if c.method == method), key=lambda c: c.shot)
         offset = (i - (len(methods) - 1) / 2) * dodge
         ax.errorbar(
             [c.shot + offset for c in mine], [c.summary.mean for c in mine], yerr=[c.summary.ci95 for c in mine],
-            marker="o", capsize=4, linewidth=1.5, label=method,
+            marker=MARKERS[i % len(MARKERS)], capsize=4, linewidth=1.5, label=method,
         )  # fmt: skip
-    _chance_line(ax, way)
     ax.set_xticks(shots)
     ax.set_xlabel("shots per class")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{split}, {way}-way: accuracy vs shots\n{CI_NOTE}; {_seeds_label(_all_seeds(cells))}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    _legend_outside(fig, ax)
     return fig
 
 
@@ -150,17 +155,16 @@ def _has_confusion(record: dict) -> bool:
 
 
 def per_class_figure(confusions: Sequence[Confusion]) -> Figure:
-    """Accuracy on each class, one bar per method, hardest classes at the top."""
+    """Accuracy on each class as a dot plot (one marker per method), hardest classes at the top."""
     table = pd.concat([c.per_class for c in confusions], axis=1)
     table = table.loc[table.mean(axis=1).sort_values().index]
-    n_classes, n_methods = table.shape
-    bar = 0.8 / n_methods
-    fig, ax = _figure(7.5, 1.2 + n_classes * (0.22 + 0.1 * n_methods))
-    y = np.arange(n_classes)
+    y = np.arange(len(table))
+    fig, ax = _figure(8.5, 1.6 + 0.32 * len(table))
+    ax.hlines(y, table.min(axis=1), table.max(axis=1), color="0.8", linewidth=3, zorder=1)
     for i, method in enumerate(table.columns):
-        ax.barh(y + (i - (n_methods - 1) / 2) * bar, table[method], height=bar, label=method)
+        ax.scatter(table[method], y, marker=MARKERS[i % len(MARKERS)], s=36, zorder=2, label=method)
     ax.set_yticks(y, [_class_label(c) for c in table.index], fontsize=9)
-    ax.invert_yaxis()
+    ax.set_ylim(len(table) - 0.5, -0.5)  # hardest at the top
     first = confusions[0]
     _chance_line(ax, first.way, vertical=True)
     ax.set_xlim(0, 100)
@@ -171,7 +175,7 @@ def per_class_figure(confusions: Sequence[Confusion]) -> Figure:
         fontsize=10,
     )
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_outside(fig, ax)
     return fig
 
 
@@ -217,7 +221,7 @@ def histogram_figure(cells: Sequence[Cell]) -> Figure:
     """Per-episode accuracy of each method (one split and shot) as outlined histograms, means dashed."""
     first = cells[0]
     edges = lattice_bins(np.concatenate([c.accuracies for c in cells]), first.way * first.query)
-    fig, ax = _figure(6.8, 4.2)
+    fig, ax = _figure(8.4, 4.2)
     for i, cell in enumerate(cells):
         s = cell.summary
         color = f"C{i}"
@@ -232,7 +236,7 @@ def histogram_figure(cells: Sequence[Cell]) -> Figure:
         f"dashed: means; legend: {CI_NOTE}; {_seeds_label(_all_seeds(cells))}",
         fontsize=10,
     )
-    ax.legend(fontsize=8, loc="upper left")
+    _legend_outside(fig, ax)
     return fig
 
 

@@ -55,6 +55,8 @@ SKIN_TONES = np.array([(246, 218, 194), (230, 188, 158), (206, 158, 124), (172, 
 HAIR_COLOURS = np.array(
     [(28, 24, 22), (66, 45, 30), (110, 74, 44), (196, 160, 98), (148, 68, 36), (150, 148, 146)], float
 )
+#: Cumulative shares of the hair colours above: mostly dark, as in most face datasets.
+HAIR_SHARES = np.array([0.3, 0.6, 0.8, 0.9, 0.95, 1.0])
 IRIS_COLOURS = np.array([(60, 40, 25), (90, 60, 35), (70, 100, 130), (80, 110, 70), (40, 30, 25)], float)
 HAIR_STYLES = ("short", "long", "buzz", "fringe", "bun")
 
@@ -89,18 +91,18 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     u = rng.random(20)
     skin = _mix(SKIN_TONES, u[10])
     return Identity(
-        face_width=0.88 + 0.22 * u[0],
-        face_height=0.9 + 0.2 * u[1],
+        face_width=0.92 + 0.16 * u[0],
+        face_height=0.94 + 0.12 * u[1],
         chin_taper=0.1 + 0.3 * u[2],
-        eye_spacing=0.88 + 0.24 * u[3],
-        eye_size=0.82 + 0.36 * u[4],
+        eye_spacing=0.92 + 0.16 * u[3],
+        eye_size=0.88 + 0.24 * u[4],
         brow_thickness=0.75 + 0.5 * u[5],
-        brow_height=0.8 + 0.4 * u[6],
-        nose_size=0.8 + 0.45 * u[7],
-        mouth_width=0.82 + 0.36 * u[8],
-        lip_thickness=0.65 + 0.7 * u[9],
+        brow_height=0.88 + 0.24 * u[6],
+        nose_size=0.85 + 0.35 * u[7],
+        mouth_width=0.88 + 0.24 * u[8],
+        lip_thickness=0.75 + 0.5 * u[9],
         skin=skin,
-        hair=tuple(HAIR_COLOURS[int(u[11] * len(HAIR_COLOURS))]),
+        hair=tuple(HAIR_COLOURS[np.searchsorted(HAIR_SHARES, u[11])]),
         iris=tuple(IRIS_COLOURS[int(u[12] * len(IRIS_COLOURS))]),
         clothes=tuple(40 + 180 * rng.random(3)),
         hair_style=HAIR_STYLES[int(u[13] * len(HAIR_STYLES))],
@@ -218,7 +220,7 @@ AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
 }
 
 #: Posed expressions (CK+, CFEE) are exaggerated; so are SynFACS's, so that a 64 px image shows them.
-AU_GAIN = 1.4
+AU_GAIN = 1.5
 
 # Appearance effects: per-side mark = sum of weight * AU intensity (clipped to [0, 1]).
 MARKS: dict[str, dict[int, float]] = {

@@ -96,7 +96,7 @@ def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generat
 FACE_SCALE, FACE_CENTRE = 0.52, (0.5, 0.42)
 #: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
 POSE_JITTER = {
-    "lab": (_T5, _T4, _T4, 0.04, 0.02),
+    "lab": (_T4, _T2 * 1.5, _T2 * 1.5, 0.03, 0.01),
     "wild": (_T20, _T10, _T15, 0.1, 0.04),
 }
 
