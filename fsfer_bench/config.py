@@ -201,12 +201,17 @@ def _flag_layers(flags: dict, assignments: list[str]) -> tuple[dict, dict, dict]
 
 
 def resolve_config(
-    flags: dict[str, Any] | None = None, config_file: str | Path | None = None, assignments: list[str] | None = None
+    flags: dict[str, Any] | None = None,
+    config_file: str | Path | dict | None = None,
+    assignments: list[str] | None = None,
 ) -> RunConfig:
-    """The RunConfig from defaults < method profile < config file < flags (see module docstring)."""
+    """The RunConfig from defaults < method profile < config file < flags (see module docstring).
+
+    `config_file` may also be the file's tables already parsed (a sweep reads its file once for all cells).
+    """
     from fsfer_bench.registry import get_method
 
-    file = read_toml(config_file) if config_file else {}
+    file = dict(config_file) if isinstance(config_file, dict) else read_toml(config_file) if config_file else {}
     file_run, file_train, data, file_methods = _file_tables(file)
     flag_run, flag_train, flag_options = _flag_layers(dict(flags or {}), list(assignments or []))
     method_name = flag_run.get("method") or file_run.get("method") or RunConfig.method

@@ -124,10 +124,9 @@ def jaffe(root: Path) -> Path:
     folder = root / "JAFFE"
     n = 0
     for subject in ("KA", "YM"):
-        for code in ("AN", "HA", "NE"):
-            for k in (1, 2):
-                n += 1
-                image(folder / f"{subject}.{code}{k}.{n}.tiff", (32, 32), "P" if n % 3 == 0 else "L")
+        for code in ("AN", "DI", "FE", "HA", "NE", "SA", "SU"):
+            n += 1
+            image(folder / f"{subject}.{code}1.{n}.tiff", (32, 32), "P" if n % 3 == 0 else "L")
     (folder / "README.txt").write_text("not an image")
     return folder
 

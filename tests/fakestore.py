@@ -95,6 +95,7 @@ def fill_store(
     shots: tuple[int, ...] = (1, 5),
     seeds: tuple[int, ...] = (0,),
     n: int = 60,
+    classes: tuple[str, ...] = COMPOUND,
 ) -> Store:
     """Every method at its accuracy level (+10 points at 5 shots) on every split, shot and seed."""
     store = Store(root)
@@ -102,5 +103,5 @@ def fill_store(
         for split in splits:
             for shot in shots:
                 for seed in seeds:
-                    store.write(record(method, split, shot, seed, level=level + 10 * (shot > 1), n=n))
+                    store.write(record(method, split, shot, seed, level=level + 10 * (shot > 1), n=n, classes=classes))
     return store

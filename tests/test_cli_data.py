@@ -90,7 +90,7 @@ def test_preview_writes_the_sheet(tmp_path, fake_preview):
     result = invoke("data", "preview", "JAFFE", "--out", str(out), "--data-root", str(tmp_path), "--image-size", "20")
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (80, 20) and fake_preview["dataset"].image_size == 20
-    assert "12 images of JAFFE" in result.stdout
+    assert "14 images of JAFFE" in result.stdout
 
 
 def test_preview_unwritable_out(tmp_path, fake_preview):

@@ -142,8 +142,19 @@ def plot() -> None:
     """Figures from the results store, as PNG or PDF (by the extension of --out)."""
 
 
+def _figure_path(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Refuse a bad extension before any record is read."""
+    from fsfer_bench.report.plots import check_figure_path
+
+    try:
+        check_figure_path(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def _out_option(command: Callable) -> Callable:
-    return click.option("--out", "-o", type=click.Path(dir_okay=False), required=True,
+    return click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, callback=_figure_path,
                         help="Figure file, ending .png or .pdf.")(command)  # fmt: skip
 
 

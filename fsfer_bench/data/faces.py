@@ -83,8 +83,6 @@ def find_landmarks(rgb: np.ndarray, near: Box | None = None) -> np.ndarray | Non
     Of several faces it takes the one whose centre is nearest the centre of
     `near` (a known face box or default crop), else the largest.
     """
-    import dlib
-
     detector, predictor = _models()
     scale = max(1, int(np.ceil(MIN_DETECT_SIDE / min(rgb.shape[:2]))))
     if scale > 1:
@@ -98,7 +96,7 @@ def find_landmarks(rgb: np.ndarray, near: Box | None = None) -> np.ndarray | Non
         face = min(faces, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
     else:
         face = max(faces, key=lambda r: r.area())
-    shape = predictor(rgb, dlib.rectangle(face.left(), face.top(), face.right(), face.bottom()))
+    shape = predictor(rgb, face)
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
     return (points + 0.5) / scale - 0.5  # pixel centres map back exactly
 
@@ -155,8 +153,8 @@ def align_image(
     img: Image.Image, size: int, margin: float, box: Box | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """(aligned image, landmarks in its pixels, found). Not found: the default crop and NaN landmarks."""
-    rgb = np.asarray(to_rgb(img))
-    points = find_landmarks(rgb, near=box)
+    img = to_rgb(img)
+    points = find_landmarks(np.asarray(img), near=box)
     if points is None:
         return crop_resize(img, box, size), np.full((68, 2), np.nan, np.float32), False
     a, b = alignment(points, size, margin)

@@ -81,8 +81,8 @@ class Cell:
         )
 
     def describe_episodes(self) -> str:
-        parts = (f"seed {s}: {n} episodes, set {h}" for s, n, h in zip(self.seeds, self.episode_counts, self.episode_hashes))
-        return "; ".join(parts)
+        runs = zip(self.seeds, self.episode_counts, self.episode_hashes)
+        return "; ".join(f"seed {s}: {n} episodes, set {h}" for s, n, h in runs)
 
 
 def select_runs(runs: pd.DataFrame, selection: Selection, root: str | Path) -> pd.DataFrame:
@@ -119,7 +119,8 @@ def _one_way(runs: pd.DataFrame, way: int | None) -> pd.DataFrame:
     ways = sorted(runs["way"].unique())
     if way is None:
         if len(ways) > 1:
-            raise ConfigError(f"the selected runs mix {' and '.join(f'{w}-way' for w in ways)} episodes; choose one with --way")
+            mixed = " and ".join(f"{w}-way" for w in ways)
+            raise ConfigError(f"the selected runs mix {mixed} episodes; choose one with --way")
         return runs
     if way not in ways:
         raise StoreError(f"no {way}-way runs among the selected records (ways with runs: {', '.join(map(str, ways))})")
@@ -180,8 +181,8 @@ def find_cell(runs: pd.DataFrame, method: str, split: str, shot: int) -> Cell:
 
 
 def _where(runs: pd.DataFrame) -> str:
-    shots = runs.groupby("split")["shot"].apply(lambda s: ",".join(map(str, sorted(set(s)))))
-    return ", ".join(f"{split} ({s} shot)" for split, s in shots.items())
+    shots = runs.groupby("split")["shot"].apply(lambda s: ", ".join(map(str, sorted(set(s)))))
+    return "; ".join(f"{split} (shots {s})" for split, s in shots.items())
 
 
 def read_record(path: str | Path) -> dict:

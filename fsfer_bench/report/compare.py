@@ -1,5 +1,7 @@
 """Two methods on the same episodes: paired difference, its CI, two paired tests, win/tie/loss.
 
+Callable from Python as well as through `fsfer-bench compare`:
+
     from fsfer_bench.results import load
     from fsfer_bench.report import compare_methods, format_comparison
     print(format_comparison(compare_methods(load("results"), "protonet", "matchingnet", "SynFACS_C", 1)))
@@ -60,15 +62,16 @@ def format_comparison(c: Comparison) -> str:
     """The text `fsfer-bench compare` prints."""
     p = c.paired
     width = max(len(c.a), len(c.b), len("difference"))
-    seeds = ", ".join(map(str, c.seeds))
+    seeds = ("seed " if len(c.seeds) == 1 else "seeds pooled: ") + ", ".join(map(str, c.seeds))
     return "\n".join(
         [
-            f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {p.n} paired episodes (seed {seeds})",
+            f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {p.n} paired episodes ({seeds})",
             f"  {c.a:<{width}}  {c.summary_a.mean:6.2f} ± {c.summary_a.ci95:.2f} %",
             f"  {c.b:<{width}}  {c.summary_b.mean:6.2f} ± {c.summary_b.ci95:.2f} %",
             f"  {'difference':<{width}}  {p.mean_diff:+6.2f} ± {p.ci95:.2f} points ({c.a} - {c.b}, 95% t-CI)",
             f"  paired t-test          p = {p.t_pvalue:.3g}",
             f"  Wilcoxon signed-rank   p = {p.wilcoxon_pvalue:.3g}",
-            f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}  (episodes where {c.a} is better / equal / worse)",
+            f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}"
+            f"  (episodes where {c.a} is better / equal / worse)",
         ]
     )

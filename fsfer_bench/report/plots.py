@@ -30,11 +30,17 @@ CI_NOTE = "mean ± 95% Student-t CI over episodes"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` as PNG or PDF, by the extension of `path`."""
+def check_figure_path(path: str | Path) -> Path:
+    """`path` if its extension names a format we write (PNG or PDF), else a ConfigError."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"cannot tell the figure format of '{path.name}'; end --out with .png or .pdf")
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` as PNG or PDF, by the extension of `path`."""
+    path = check_figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     return path

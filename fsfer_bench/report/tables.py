@@ -369,4 +369,3 @@ def to_frame(table: Table) -> pd.DataFrame:
 
 def to_csv(table: Table) -> str:
     return to_frame(table).to_csv(index=False, float_format="%.6g")
-

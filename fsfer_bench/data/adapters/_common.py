@@ -26,7 +26,7 @@ from fsfer_bench.errors import DataError, FsferWarning
 from fsfer_bench.registry import LoadOptions, register_dataset
 
 #: Bumped when decoding or cropping changes for every adapter, so old cache entries are not reused.
-ADAPTERS_VERSION = "1"
+ADAPTERS_VERSION = "2"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"})
 MANIFEST = "manifest.csv"
 

@@ -220,7 +220,7 @@ AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
 }
 
 #: Posed expressions (CK+, CFEE) are exaggerated; so are SynFACS's, so that a 64 px image shows them.
-AU_GAIN = 1.5
+AU_GAIN = 2.0
 
 # Appearance effects: per-side mark = sum of weight * AU intensity (clipped to [0, 1]).
 MARKS: dict[str, dict[int, float]] = {

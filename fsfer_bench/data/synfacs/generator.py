@@ -29,8 +29,9 @@ DEFAULT_IMAGES_PER_CLASS = 2
 
 _DOMAIN_CODE = {"lab": 1, "wild": 2}
 _STREAM_IDENTITY, _STREAM_IMAGE = 1, 2
-# Rational rotation bounds t = tan(angle / 2), written as literals so no machine computes them differently.
-_T2, _T4, _T5, _T10, _T15, _T20 = 0.017455065, 0.034920769, 0.043660943, 0.087488664, 0.131652498, 0.176326981
+# Rotation bounds as t = tan(angle / 2), keyed by the angle in degrees; literals, so no machine computes them
+# differently.
+_T = {3: 0.026185922, 4: 0.034920769, 5: 0.043660943, 6: 0.052407779, 20: 0.176326981}
 
 
 def check_domain(domain: str) -> str:
@@ -84,7 +85,7 @@ class Shot:
 def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generator) -> Shot:
     aus = sample_aus(expression, rng)
     jitter = rng.normal(0.0, 0.05, len(AUS)) * (aus > 0)
-    asymmetry = rng.uniform(-0.25, 0.25)
+    asymmetry = rng.uniform(-0.15, 0.15)
     base = np.clip(aus + jitter, 0.0, 1.0)
     pose = sample_pose(domain, rng)
     scene = lab_scene(rng) if domain == "lab" else wild_scene(rng, look)
@@ -93,20 +94,25 @@ def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generat
 
 
 #: Image scale of one face unit and where the face-frame origin sits: a tight crop, as FER crops are.
-FACE_SCALE, FACE_CENTRE = 0.52, (0.5, 0.42)
+FACE_SCALE, FACE_CENTRE = 0.56, (0.5, 0.41)
 #: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
 POSE_JITTER = {
-    "lab": (_T4, _T2 * 1.5, _T2 * 1.5, 0.03, 0.01),
-    "wild": (_T20, _T10, _T15, 0.1, 0.04),
+    "lab": (_T[4], _T[3], _T[3], 0.03, 0.01),
+    "wild": (_T[20], _T[6], _T[5], 0.05, 0.02),
 }
 
 
 def sample_pose(domain: str, rng: np.random.Generator) -> Pose:
-    """Lab: near frontal, centred. Wild: yaw up to 20 degrees, roll up to 15, pitch up to 10, looser framing."""
+    """Lab: near frontal and aligned. Wild: yaw up to 20 degrees, pitch and roll up to 8, looser framing.
+
+    Yaw and pitch are triangular around frontal, as in-the-wild collections are
+    (most faces near frontal, few at the extremes).
+    """
     yaw, pitch, roll, scale, shift = POSE_JITTER[domain]
     u = rng.uniform(-1.0, 1.0, 6)
+    v = rng.uniform(-1.0, 1.0, 2)
     centre = (FACE_CENTRE[0] + shift * u[4], FACE_CENTRE[1] + shift * u[5])
-    return Pose(yaw * u[0], pitch * u[1], roll * u[2], FACE_SCALE * (1 + scale * u[3]), centre)
+    return Pose(yaw * 0.5 * (u[0] + v[0]), pitch * 0.5 * (u[1] + v[1]), roll * u[2], FACE_SCALE * (1 + scale * u[3]), centre)
 
 
 @dataclass(frozen=True)

@@ -197,14 +197,15 @@ def _head(sk: Sketch, look: Look, shape: FaceShape) -> None:
     sk.polygon(smooth(outline, 2, closed=True), _shade(look, 1.0, 0))
     for side, cheek in enumerate(CHEEK):
         raise_ = marks["crows_feet"][side]
-        blush = _rgb(_mix(look.skin_values, look.blush, (30 + 40 * raise_) / 255))
-        sk.polygon(ellipse(p[cheek], 0.17, 0.11, 12), blush)
-        if raise_ > 0.05:
-            under = p[cheek] + np.array([(-0.14, 0.06), (0.0, 0.12), (0.14, 0.06)])
-            sk.line(smooth(under, 3), _shade(look, 0.6, 140 * raise_), 1.0)
+        blush = _rgb(_mix(look.skin_values, look.blush, (30 + 60 * raise_) / 255))
+        sk.polygon(ellipse(p[cheek], 0.18, 0.12, 12), blush)
+        if raise_ > 0.05:  # the raised cheek: a lit bulge with a shadow under it
+            sk.polygon(ellipse(p[cheek] + (0, -0.02), 0.12, 0.07, 10), _shade(look, 1.15, 160 * raise_))
+            under = p[cheek] + np.array([(-0.17, 0.05), (0.0, 0.13), (0.17, 0.05)])
+            sk.line(smooth(under, 3), _shade(look, 0.6, 200 * raise_), 1.2)
     for side, fold in enumerate((FOLD_LEFT, FOLD_RIGHT)):
         depth = marks["fold"][side]
-        sk.line(smooth(p[list(fold)], 3), _shade(look, 0.55, 20 + 150 * depth), 0.6 + 0.6 * depth)
+        sk.line(smooth(p[list(fold)], 3), _shade(look, 0.5, 30 + 200 * depth), 0.6 + 1.2 * depth)
 
 
 def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
@@ -256,7 +257,7 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
     gap = lower[:, 1] - upper[:, 1]
     if gap.max() > 0.012:
         sk.polygon(smooth(p[60:68], 2, closed=True), (45, 12, 18))
-        teeth = upper + np.column_stack([np.zeros(5), np.minimum(0.06, 0.85 * gap)])
+        teeth = upper + np.column_stack([np.zeros(5), np.minimum(0.08, 0.85 * gap)])
         sk.polygon(np.concatenate([upper, teeth[::-1]]), (242, 240, 230))
         if gap.max() > 0.09:
             bottom = lower - np.column_stack([np.zeros(5), np.minimum(0.04, 0.3 * gap)])
@@ -264,48 +265,72 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
     sk.line(smooth(upper, 2), _rgb(_mix(look.lips, (40, 10, 15), 0.6)), 0.9)
     press = shape.marks["lip_press"].mean()
     if press > 0.05:
-        sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _shade(look, 0.6, 150 * press), 0.7)
+        sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _shade(look, 0.5, 200 * press), 1.0)
     chin = shape.marks["chin"].mean()
     mentolabial = p[57] + np.array([(-0.11, 0.07), (0.0, 0.1), (0.11, 0.07)])
-    sk.line(smooth(mentolabial, 2), _shade(look, 0.6, 40 + 150 * chin), 0.8)
-    if chin > 0.05:
+    if chin > 0.05:  # AU17: the chin boss bulges, dimpled, under a deep mentolabial furrow
         boss = p[CHIN_BOSS]
-        sk.polygon(ellipse(boss + (0, 0.03), 0.13, 0.07, 10), _shade(look, 0.8, 90 * chin))
+        sk.polygon(ellipse(boss + (0, 0.03), 0.15, 0.08, 10), _shade(look, 0.78, 200 * chin))
+        sk.polygon(ellipse(boss + (0, 0.05), 0.08, 0.04, 8), _shade(look, 1.1, 200 * chin))
+    sk.line(smooth(mentolabial, 2), _shade(look, 0.5, 40 + 200 * chin), 0.8 + 0.6 * chin)
 
 
 def _wrinkles(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    _forehead(sk, look, shape)
+    _eye_marks(sk, look, shape)
+    _nose_marks(sk, look, shape)
+
+
+def _line_colour(look: Look, strength: float) -> Colour:
+    return _shade(look, 0.45, 230 * strength)
+
+
+def _forehead(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    """AU1 lines over the inner brows, AU2 lines over the outer ones, AU4's furrow between them."""
     p, m = shape.points, shape.marks
-    line = lambda alpha: _shade(look, 0.45, 210 * alpha)  # noqa: E731
     inner = m["forehead_inner"].mean()
-    brow_top = min(p[21, 1], p[22, 1])
-    for k in range(2):
-        if inner > 0.05:
-            y = brow_top - 0.13 - 0.08 * k
-            sk.line(smooth(np.array([(-0.25, y + 0.02), (0, y), (0.25, y + 0.02)]), 2), line(inner), 0.7)
-    for side, (a, b) in enumerate(((17, 19), (26, 24))):
+    if inner > 0.05:
+        top = min(p[21, 1], p[22, 1])
+        for k in range(3):
+            y = top - 0.12 - 0.075 * k
+            sk.line(smooth(np.array([(-0.27, y + 0.025), (0, y), (0.27, y + 0.025)]), 2), _line_colour(look, inner), 1.0)
+    for side, (a, b) in enumerate(((17, 20), (26, 23))):
         outer = m["forehead_outer"][side]
         if outer > 0.05:
-            for k in range(2):
-                seg = p[[a, b]] + (0, -0.13 - 0.08 * k)
-                sk.line(seg, line(outer), 0.7)
-        crow = m["crows_feet"][side]
-        corner, out = (p[36], -1) if side == 0 else (p[45], 1)
-        if crow > 0.05:
-            for dy in (-0.05, 0.0, 0.05):
-                sk.line(np.array([corner + (0.03 * out, 0), corner + (0.11 * out, dy * 1.5)]), line(crow), 0.6)
-        tension = m["lid_tension"][side]
-        if tension > 0.05:
-            lid = p[[40, 41]] if side == 0 else p[[46, 47]]
-            sk.line(lid + (0, 0.035), line(tension), 0.7)
+            for k in range(3):
+                sk.line(p[[a, b]] + (0, -0.12 - 0.075 * k), _line_colour(look, outer), 1.0)
     furrow = m["furrow"].mean()
     if furrow > 0.05:
-        for x in (-0.05, 0.05):
-            sk.line(np.array([(x, p[21, 1] - 0.05), (x * 0.8, p[21, 1] + 0.07)]), line(furrow), 0.8)
-    wrinkle = m["nose_wrinkle"].mean()
+        centre = 0.5 * (p[21] + p[22])
+        sk.polygon(ellipse(centre + (0, 0.02), 0.11, 0.09, 10), _shade(look, 0.8, 200 * furrow))
+        for x in (-0.045, 0.045):
+            line = np.array([centre + (x, -0.07), centre + (x * 0.7, 0.09)])
+            sk.line(line, _line_colour(look, furrow), 1.0)
+
+
+def _eye_marks(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    """AU6's crow's feet at the outer corners, AU7's tense line under the lower lid."""
+    p, m = shape.points, shape.marks
+    for side in (0, 1):
+        corner, out = (p[36], -1) if side == 0 else (p[45], 1)
+        crow = m["crows_feet"][side]
+        if crow > 0.05:
+            for dy in (-0.07, 0.0, 0.07):
+                sk.line(np.array([corner + (0.03 * out, 0), corner + (0.13 * out, dy)]), _line_colour(look, crow), 0.8)
+        tension = m["lid_tension"][side]
+        if tension > 0.05:
+            lid = p[[39, 40, 41, 36]] if side == 0 else p[[42, 47, 46, 45]]
+            sk.line(smooth(lid + (0, 0.04), 2), _line_colour(look, tension), 1.0)
+
+
+def _nose_marks(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    """AU9: a wrinkled, shadowed nose bridge."""
+    p, wrinkle = shape.points, shape.marks["nose_wrinkle"].mean()
     if wrinkle > 0.05:
+        sk.polygon(ellipse(p[27] + (0, 0.06), 0.1, 0.08, 10), _shade(look, 0.8, 200 * wrinkle))
         for k in range(3):
             y = p[27, 1] + 0.02 + 0.045 * k
-            sk.line(np.array([(-0.07, y + 0.01), (0.0, y), (0.07, y + 0.01)]), line(wrinkle), 0.7)
+            sk.line(np.array([(-0.09, y + 0.015), (0.0, y), (0.09, y + 0.015)]), _line_colour(look, wrinkle), 0.9)
 
 
 def _hair_front(sk: Sketch, look: Look) -> None:
@@ -350,9 +375,9 @@ def wild_scene(rng: np.random.Generator, look: Look) -> Scene:
         clutter=clutter,
         occluders=_occluders(rng, look),
         blur=float(0.9 * u[0]),
-        light=(0.4 * (u[1] - 0.5), 0.3 * (u[2] - 0.5), 20 * (u[3] - 0.5)),
-        cast=tuple(0.92 + 0.16 * u[4:7]),
-        contrast=float(0.6 + 0.3 * u[7]),
+        light=(0.3 * (u[1] - 0.5), 0.2 * (u[2] - 0.5), 20 * (u[3] - 0.5)),
+        cast=tuple(0.94 + 0.12 * u[4:7]),
+        contrast=float(0.65 + 0.25 * u[7]),
         noise=float(2.0 + 8.0 * u[8]),
         noise_seed=int(rng.integers(2**62)),
     )
@@ -371,13 +396,13 @@ def _clutter_shape(rng: np.random.Generator, base: np.ndarray) -> tuple[str, lis
 def _occluders(rng: np.random.Generator, look: Look) -> list[tuple[str, np.ndarray, Colour]]:
     u = rng.random(8)
     out = []
-    if u[0] < 0.3:
+    if u[0] < 0.25:
         tint = u[1] < 0.3
         out.append(("sunglasses" if tint else "glasses", rng.random(2), _rgb(20 + 60 * rng.random(3))))
-    if u[2] < 0.25:
+    if u[2] < 0.15:
         skin = _mix(look.skin, 255 * rng.random(3), 0.15)
         out.append(("hand", rng.random(4), _rgb(skin)))
-    if u[3] < 0.25:
+    if u[3] < 0.15:
         out.append(("strands", rng.random(8), look.hair))
     return out
 

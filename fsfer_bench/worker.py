@@ -1,0 +1,216 @@
+"""What a sweep worker runs: one job, that is the cells sharing one training.
+
+A job claims its cells, drops those already in the store, then calls
+`experiment.run` once per target split with the shots still to do. Through the
+store's model cache the first call trains and the others load that model, so a
+job trains once however many shots and splits it evaluates. Each cell ends
+done, skipped (done or claimed elsewhere) or failed with a one-line reason; a
+failure never stops the job's other splits, except an unwritable store, which
+stops everything (`fatal`).
+
+`run_job` is what the process pool and submitit pickle and call, so it and its
+arguments are plain module-level values.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat
+from fsfer_bench.config import RunConfig
+from fsfer_bench.errors import ConfigError, FsferError, StoreError
+from fsfer_bench.results import Store, iter_records
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point (method, split, shot, seed, ...): one run config with a single shot, one record."""
+
+    config: RunConfig
+
+    @property
+    def hash(self) -> str:
+        """The config hash its record carries as `config_hash`."""
+        return self.config.hash()
+
+    @property
+    def training_hash(self) -> str:
+        return self.config.training_hash()
+
+    @property
+    def shot(self) -> int:
+        return self.config.shots[0]
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.method} {c.split} {self.shot}-shot seed {c.seed}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker runs its jobs; the same for every job of a sweep."""
+
+    out: str
+    reuse_training: bool = True
+    resume: bool = False
+    lease_s: float = DEFAULT_LEASE_S
+    plugins: tuple[str, ...] = ()
+    threads: int | None = None  # torch threads per worker; None leaves torch's default
+
+
+@dataclass(frozen=True)
+class Job:
+    """Cells that share one training (same training hash), run by one worker."""
+
+    cells: tuple[Cell, ...]
+    settings: WorkerSettings
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    cell: Cell
+    status: str  # done | skipped | failed
+    reason: str = ""
+    details: str = ""  # a traceback, for the failure file
+    fatal: bool = False  # the store cannot be written: the sweep must stop
+    record: dict = field(default_factory=dict, compare=False)  # the summary fields of the stored record
+
+    @property
+    def reused(self) -> bool | None:
+        return (self.record.get("training") or {}).get("reused")
+
+
+class ClaimLostError(FsferError):
+    """Another sweep took over a claim this worker let go stale (it stalled longer than the lease)."""
+
+
+class ClaimedStore(Store):
+    """A store that writes a record only while this worker still holds the cell's claim."""
+
+    def __init__(self, root: str | Path, board: ClaimBoard, claims: dict[str, Claim]) -> None:
+        super().__init__(root)
+        self.board, self.claims = board, claims
+
+    def write(self, record: dict, episodes=None) -> Path:
+        claim = self.claims.get(record.get("config_hash", ""))
+        if claim is None or not self.board.owns(claim):
+            raise ClaimLostError(
+                f"cell {record['config_hash']} was claimed by another sweep while this worker stalled; "
+                "its record is left to that sweep"
+            )
+        return super().write(record, episodes)
+
+
+def import_plugins(modules: Iterable[str]) -> None:
+    """Import modules that register datasets, splits or methods (for workers, which start blank)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            raise ConfigError(f"plugin module '{name}' not found ({exc}); put its folder on PYTHONPATH") from exc
+
+
+def recorded_hashes(root: str | Path, cells: Iterable[Cell] = ()) -> set[str]:
+    """Config hashes of the records in the store (only the folders of `cells`' splits and methods, if given)."""
+    root = Path(root)
+    folders = {root / "records" / c.config.split / c.config.method for c in cells} or {root / "records"}
+    hashes = set()
+    for folder in folders:
+        if folder.is_dir():
+            hashes.update(r.get("config_hash") for _, r in iter_records(folder))
+    return hashes
+
+
+def run_job(job: Job) -> list[CellOutcome]:
+    """Claim, run and report the cells of `job` (see the module docstring)."""
+    settings = job.settings
+    _prepare_process(settings)
+    board = ClaimBoard(Path(settings.out) / "claims", settings.lease_s)
+    claims, outcomes = _claim(board, job.cells)
+    with heartbeat(board, list(claims.values())):
+        recorded = recorded_hashes(settings.out, job.cells)
+        todo = []
+        for cell in job.cells:
+            if cell.hash not in claims:
+                continue
+            if cell.hash in recorded:
+                outcomes.append(CellOutcome(cell, SKIPPED, "already in the store"))
+            else:
+                todo.append(cell)
+        store = ClaimedStore(settings.out, board, claims)
+        for cells in _by_split(todo):
+            outcomes.extend(_run_cells(cells, store, settings))
+            if any(o.fatal for o in outcomes):
+                break
+    return outcomes
+
+
+def _prepare_process(settings: WorkerSettings) -> None:
+    import_plugins(settings.plugins)
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+
+
+def _claim(board: ClaimBoard, cells: tuple[Cell, ...]) -> tuple[dict[str, Claim], list[CellOutcome]]:
+    claims, outcomes = {}, []
+    for cell in cells:
+        claim = board.acquire(cell.hash)
+        if claim is not None:
+            claims[cell.hash] = claim
+            continue
+        holder = board.holder(cell.hash)
+        outcomes.append(CellOutcome(cell, SKIPPED, f"running elsewhere ({holder.describe() if holder else 'ended'})"))
+    return claims, outcomes
+
+
+def _by_split(cells: list[Cell]) -> list[list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.config.split, []).append(cell)
+    return list(groups.values())
+
+
+def _run_cells(cells: list[Cell], store: ClaimedStore, settings: WorkerSettings) -> list[CellOutcome]:
+    """One `experiment.run` for the shots of one split; every cell fails alike if it raises."""
+    from fsfer_bench.experiment import run
+
+    config = replace(cells[0].config, shots=tuple(c.shot for c in cells))
+    try:
+        records = run(config, store=store, reuse_training=settings.reuse_training, resume=settings.resume)
+    except ClaimLostError as exc:
+        return _unfinished(cells, store, SKIPPED, str(exc))
+    except StoreError as exc:
+        return _unfinished(cells, store, FAILED, str(exc), fatal=True)
+    except FsferError as exc:
+        return _unfinished(cells, store, FAILED, str(exc))
+    except Exception as exc:  # a bug in a method must not take down the other cells
+        return _unfinished(cells, store, FAILED, f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
+    by_hash = {r["config_hash"]: r for r in records}
+    return [CellOutcome(c, DONE, record=_summary(by_hash[c.hash])) for c in cells]
+
+
+def _unfinished(cells: list[Cell], store: Store, status: str, reason: str, **kwargs) -> list[CellOutcome]:
+    """Outcomes after `run` raised: the shots it stored before are done, the others `status`."""
+    try:
+        written = recorded_hashes(store.root, cells)
+    except StoreError:
+        written = set()
+    return [CellOutcome(c, DONE) if c.hash in written else CellOutcome(c, status, reason, **kwargs) for c in cells]
+
+
+def _summary(record: dict) -> dict:
+    keys = ("record_id", "config_hash", "training_hash", "mean", "ci95", "n_episodes")
+    out = {k: record.get(k) for k in keys}
+    training = record.get("training") or {}
+    out["training"] = {"reused": training.get("reused"), "seconds": training.get("seconds"),
+                       "resumed_from": training.get("resumed_from")}  # fmt: skip
+    return out

@@ -1,0 +1,45 @@
+"""A sweep plugin for tests: registers the tiny toy datasets and the split Toy_C in each worker.
+
+Sweep workers start blank (spawned processes, submitit jobs), so tests name this
+module with `--plugin sweeptoys` (or `Sweep(plugins=...)`) and put tests/ on
+PYTHONPATH for subprocesses.
+
+With FSFER_TEST_DIE_AT_CHECKPOINT=N in the environment, the process SIGKILLs
+itself right after it writes the training checkpoint of step N: a kill in the
+middle of a training, at a known point.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from toydata import register_toys
+
+from fsfer_bench import training
+
+SIZE = 16
+#: Run settings that make one toy cell take well under a second of compute.
+TINY = {"episodes": 6, "query": 3, "image_size": SIZE, "device": "cpu"}
+TINY_SET = ["train.steps=2", "train.val_every=0", "train.way=3", "train.shot=1", "train.query=2",
+            "train.batch_size=16", "train.augment=false"]  # fmt: skip
+
+
+def register() -> None:
+    register_toys(size=SIZE, subjects=12)
+
+
+def _die_after_checkpoint(step: int) -> None:
+    save = training._Loop.save
+
+    def save_then_die(self: training._Loop, path) -> None:
+        save(self, path)
+        if self.step >= step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    training._Loop.save = save_then_die  # type: ignore[method-assign]
+
+
+register()
+if os.environ.get("FSFER_TEST_DIE_AT_CHECKPOINT"):
+    _die_after_checkpoint(int(os.environ["FSFER_TEST_DIE_AT_CHECKPOINT"]))

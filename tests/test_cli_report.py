@@ -1,0 +1,159 @@
+"""`fsfer-bench report`, `compare` and `plot`: outputs, and one-line messages with exit 2 for bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from fakestore import fill_store, record
+
+from fsfer_bench.cli import main
+from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
+from fsfer_bench.results import Store
+
+LEVELS = {"protonet": 62.0, "relation_net": 50.0}
+
+
+@pytest.fixture
+def store_root(tmp_path):
+    root = tmp_path / "results"
+    fill_store(root, LEVELS, classes=BASIC_WITH_NEUTRAL)  # few classes: quick confusion plots
+    return root
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _ok(result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _refused(result, *phrases: str) -> str:
+    """Exit 2, no traceback, and one error line holding every phrase."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for phrase in phrases:
+        assert phrase in errors[0]
+    return errors[0]
+
+
+def test_report_markdown_on_stdout(store_root):
+    out = _ok(invoke("report", "--results", store_root))
+    assert r"| Method | Fake\_B 1-shot | Fake\_B 5-shot | Fake\_C 1-shot | Fake\_C 5-shot |" in out
+    assert "| protonet | **" in out and "Holm-corrected" in out
+
+
+def test_report_latex_standalone_to_a_file(store_root, tmp_path):
+    out = tmp_path / "tables" / "main.tex"
+    result = invoke("report", "--results", store_root, "--format", "latex", "--standalone", "--out", out,
+                    "--splits", "Fake_C", "--caption", "Compound", "--label", "tab:c")  # fmt: skip
+    _ok(result)
+    tex = out.read_text()
+    assert tex.startswith(r"\documentclass") and r"\caption{Compound}" in tex and r"\label{tab:c}" in tex
+    assert "Fake\\_B" not in tex and r"relation\_net" in tex
+
+
+def test_report_csv_and_shot_selection(store_root):
+    out = _ok(invoke("report", "--results", store_root, "--format", "csv", "--shots", "5"))
+    frame = pd.read_csv(io.StringIO(out))
+    assert set(frame["shot"]) == {5} and len(frame) == 4
+
+
+def test_report_seeds_listed_apart(tmp_path):
+    fill_store(tmp_path, LEVELS, splits=("Fake_C",), seeds=(0, 1))
+    out = _ok(invoke("report", "--results", tmp_path, "--no-pool-seeds"))
+    assert "| protonet (seed 1) |" in out
+
+
+def test_compare_prints_the_paired_figures(store_root):
+    out = _ok(invoke("compare", "protonet", "relation_net", "--split", "Fake_C", "--shot", "1", "--results",
+                     store_root))  # fmt: skip
+    assert "60 paired episodes" in out and "paired t-test" in out and "Wilcoxon" in out and "win / tie / loss" in out
+
+
+def test_compare_json(store_root):
+    out = _ok(invoke("compare", "protonet", "relation_net", "-s", "Fake_B", "-k", "5", "--results", store_root,
+                     "--format", "json"))  # fmt: skip
+    data = json.loads(out)
+    assert data["paired"]["n"] == 60 and data["paired"]["mean_diff"] > 5
+
+
+def test_compare_refuses_unpaired_runs(tmp_path):
+    store = Store(tmp_path)
+    store.write(record("A"))
+    store.write(record("B", episode_hash="other"))
+    _refused(invoke("compare", "A", "B", "--split", "Fake_C", "--shot", "1", "--results", tmp_path),
+             "did not run the same episodes")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind, args",
+    [
+        ("shots", ["--split", "Fake_C"]),
+        ("per-class", ["--split", "Fake_C", "--shot", "1"]),
+        ("confusion", ["--method", "protonet", "--split", "Fake_C", "--shot", "5"]),
+        ("histogram", ["--split", "Fake_B", "--shot", "1", "--methods", "protonet"]),
+    ],
+)
+def test_plot_kinds_write_their_file(store_root, tmp_path, kind, args):
+    out = tmp_path / f"{kind}.pdf"
+    result = invoke("plot", kind, *args, "--results", store_root, "--out", out)
+    _ok(result)
+    assert out.read_bytes()[:4] == b"%PDF" and f"wrote {out}" in result.stderr
+
+
+def test_plot_confusion_of_one_record(store_root, tmp_path):
+    record_id = next((store_root / "records").rglob("*.json")).stem
+    out = tmp_path / "one.png"
+    _ok(invoke("plot", "confusion", "--record", record_id, "--results", store_root, "--out", out))
+    assert out.exists()
+    _refused(invoke("plot", "confusion", "--record", "nope", "--results", store_root, "--out", out), "no record")
+    _refused(invoke("plot", "confusion", "--results", store_root, "--out", out), "--record ID")
+
+
+def test_missing_and_empty_results_folders(tmp_path):
+    _refused(invoke("report", "--results", tmp_path / "nowhere"), "does not exist")
+    (tmp_path / "empty").mkdir()
+    _refused(invoke("report", "--results", tmp_path / "empty"), "no records under")
+    _refused(invoke("plot", "shots", "--split", "X", "--results", tmp_path / "empty", "--out", tmp_path / "a.png"),
+             "no records under")  # fmt: skip
+
+
+def test_unknown_method_or_split_lists_what_exists(store_root):
+    _refused(invoke("report", "--results", store_root, "--methods", "protonett"),
+             "'protonett'", "did you mean 'protonet'", "methods with runs: protonet, relation_net")  # fmt: skip
+    _refused(invoke("compare", "protonet", "relation_net", "--split", "CFEE_C", "--shot", "1", "--results",
+                    store_root), "split 'CFEE_C'", "splits with runs: Fake_B, Fake_C")  # fmt: skip
+    _refused(invoke("plot", "histogram", "--split", "Fake_C", "--shot", "3", "--results", store_root, "--out",
+                    store_root / "h.png"), "shot 3", "shots with runs: 1, 5")  # fmt: skip
+
+
+def test_corrupt_and_old_records_are_skipped_with_one_line_warnings(store_root):
+    folder = store_root / "records" / "Fake_C" / "protonet"
+    (folder / "torn.json").write_text('{"method": "protonet", "spl')
+    old = record("old_method")
+    del old["episode_hash"]
+    (folder / "old.json").write_text(json.dumps(old))
+    result = invoke("report", "--results", store_root)
+    _ok(result)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("torn.json" in w and "corrupt" in w for w in warnings), result.stderr
+    assert any("old.json" in w and "lacks field 'episode_hash'" in w for w in warnings), result.stderr
+    assert "old_method" not in result.stdout
+
+
+def test_bad_flags_are_one_line_errors(store_root, tmp_path):
+    _refused(invoke("report", "--results", store_root, "--standalone"), "--format latex")
+    _refused(invoke("report", "--results", store_root, "--shots", "1,five"), "--shots")
+    result = invoke("plot", "shots", "--split", "Fake_C", "--results", store_root, "--out", tmp_path / "a.svg")
+    assert result.exit_code == 2 and ".png or .pdf" in result.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    _refused(invoke("report", "--results", store_root, "--out", blocker / "x.tex"), "cannot write")

@@ -1,0 +1,88 @@
+"""Paired comparison of two methods from the store: the numbers, the refusals, and the printed text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakestore import record
+from scipy import stats as st
+
+from fsfer_bench.errors import StoreError
+from fsfer_bench.report.cells import Selection, UnpairedEpisodesError, select_runs
+from fsfer_bench.report.compare import compare_methods, format_comparison
+from fsfer_bench.results import Store, load
+
+
+def _compare(root, a="A", b="B", split="Fake_C", shot=1, **selection):
+    return compare_methods(select_runs(load(root), Selection(**selection), root), a, b, split, shot)
+
+
+@pytest.fixture
+def paired_store(tmp_path):
+    store = Store(tmp_path)
+    store.write(record("A", level=65.0))
+    store.write(record("B", level=60.0))
+    return tmp_path
+
+
+def test_paired_numbers_match_scipy_and_counts(paired_store):
+    runs = load(paired_store)
+    a, b = (runs[runs["method"] == m].iloc[0]["accuracies"] for m in ("A", "B"))
+    c = _compare(paired_store)
+    d = a - b
+    assert c.paired.mean_diff == pytest.approx(d.mean())
+    assert c.paired.ci95 == pytest.approx(st.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    assert c.paired.t_pvalue == pytest.approx(st.ttest_rel(a, b).pvalue)
+    assert c.paired.wilcoxon_pvalue == pytest.approx(st.wilcoxon(a, b, zero_method="zsplit").pvalue)
+    assert (c.paired.wins, c.paired.ties, c.paired.losses) == ((d > 0).sum(), (d == 0).sum(), (d < 0).sum())
+    assert c.summary_a.mean == pytest.approx(a.mean()) and c.seeds == (0,)
+
+
+def test_text_names_every_figure(paired_store):
+    text = format_comparison(_compare(paired_store))
+    assert "A vs B on Fake_C, 5-way 1-shot: 60 paired episodes (seed 0)" in text
+    for phrase in ("difference", "95% t-CI", "paired t-test", "Wilcoxon signed-rank", "win / tie / loss"):
+        assert phrase in text
+
+
+def test_other_episode_sets_are_refused(tmp_path):
+    store = Store(tmp_path)
+    store.write(record("A"))
+    store.write(record("B", episode_hash="elsewhere"))
+    with pytest.raises(UnpairedEpisodesError, match="did not run the same episodes.*elsewhere"):
+        _compare(tmp_path)
+
+
+def test_other_episode_counts_are_refused(tmp_path):
+    store = Store(tmp_path)
+    store.write(record("A", n=60, episode_hash="h"))
+    store.write(record("B", n=50, episode_hash="h"))
+    with pytest.raises(UnpairedEpisodesError, match="60 episodes.*50 episodes"):
+        _compare(tmp_path)
+
+
+def test_seeds_pool_when_each_seed_matches(tmp_path):
+    store = Store(tmp_path)
+    for method in ("A", "B"):
+        for seed in (0, 1):
+            store.write(record(method, seed=seed))
+    c = _compare(tmp_path)
+    assert c.paired.n == 120 and c.seeds == (0, 1)
+    assert "seeds pooled: 0, 1" in format_comparison(c)
+
+
+def test_different_seed_sets_are_refused_with_a_hint(tmp_path):
+    store = Store(tmp_path)
+    for seed in (0, 1):
+        store.write(record("A", seed=seed))
+    store.write(record("B", seed=0))
+    with pytest.raises(UnpairedEpisodesError, match="--seed"):
+        _compare(tmp_path)
+    assert _compare(tmp_path, seeds=(0,)).paired.n == 60
+
+
+def test_a_method_or_shot_without_runs_lists_what_exists(paired_store):
+    with pytest.raises(StoreError, match=r"no runs with method 'protonet'.*methods with runs: A, B"):
+        _compare(paired_store, methods=("A", "protonet"))
+    with pytest.raises(StoreError, match=r"no runs of A on Fake_C at 5 shot\(s\); it has runs on Fake_C \(shots 1\)"):
+        _compare(paired_store, shot=5)
