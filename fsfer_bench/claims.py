@@ -118,16 +118,26 @@ class ClaimBoard:
         token = uuid.uuid4().hex
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+        try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return None  # another worker got there first
         except OSError as exc:
-            raise StoreError(
-                f"cannot claim cells under {self.root} ({exc.strerror or exc}); make the results folder writable"
-            ) from exc
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "host": self.host, "token": token, "created": time.time()}, f)
+            raise self._unwritable(exc) from exc
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": self.host, "token": token, "created": time.time()}, f)
+        except OSError as exc:  # a full disk: do not leave an empty claim behind
+            path.unlink(missing_ok=True)
+            raise self._unwritable(exc) from exc
         return Claim(key, path, token)
+
+    def _unwritable(self, exc: OSError) -> StoreError:
+        return StoreError(
+            f"cannot claim cells under {self.root} ({exc.strerror or exc}); make the results folder writable"
+        )
 
     def _remove_older(self, key: str, generation: int) -> None:
         for g, path in self._generations(key):

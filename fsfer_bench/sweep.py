@@ -348,6 +348,6 @@ def _raise_if_fatal(outcomes: list[CellOutcome]) -> None:
     if fatal is not None:
         done = sum(o.status == DONE for o in outcomes)
         raise StoreError(
-            f"{fatal.reason}; the sweep stopped after {done} cell(s) were done (all stored records are intact); "
-            "fix the results folder, then run the sweep again to resume"
+            f"{fatal.reason}; the sweep stopped ({done} cell(s) done in this run): "
+            "free space or make the results folder writable, then run the sweep again to resume"
         )

@@ -14,6 +14,7 @@ arguments are plain module-level values.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import traceback
 from collections.abc import Iterable
@@ -26,6 +27,8 @@ from fsfer_bench.errors import ConfigError, FsferError, StoreError
 from fsfer_bench.results import Store, iter_records
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+#: Errors that no other cell can escape either (the model cache and checkpoints live in the store too).
+_DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,11 @@ def _run_cells(cells: list[Cell], store: ClaimedStore, settings: WorkerSettings)
         return _unfinished(cells, store, SKIPPED, str(exc))
     except StoreError as exc:
         return _unfinished(cells, store, FAILED, str(exc), fatal=True)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            return _unfinished(cells, store, FAILED, f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
+        reason = f"cannot write {exc.filename or 'files'} ({exc.strerror}); records already written are intact"
+        return _unfinished(cells, store, FAILED, reason, fatal=True)
     except FsferError as exc:
         return _unfinished(cells, store, FAILED, str(exc))
     except Exception as exc:  # a bug in a method must not take down the other cells

@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import signal
 
-from toydata import register_toys
+import torch
+from toydata import TOY_COMPOUND, register_toys
 
 from fsfer_bench import training
+from fsfer_bench.methods import FeatureMethod, Stage, class_means, register_method
+from fsfer_bench.splits import Split, register_split
 
 SIZE = 16
 #: Run settings that make one toy cell take well under a second of compute.
@@ -26,7 +29,25 @@ TINY_SET = ["train.steps=2", "train.val_every=0", "train.way=3", "train.shot=1",
 
 
 def register() -> None:
+    """Toy-train, Toy-test, Toy_C, and Toy_C5: five of Toy_C's classes, trained on the same source."""
     register_toys(size=SIZE, subjects=12)
+    register_split(Split("Toy_C5", "Toy-test", TOY_COMPOUND[:5], ("Toy-train",), "toy split sharing Toy_C's training"))
+
+
+@register_method("toy-flaky")
+class Flaky(FeatureMethod):
+    """Nearest prototype; its training raises while FSFER_TEST_FLAKY is set."""
+
+    def classify(self, support_features, support_labels, query_features):
+        return -torch.cdist(query_features, class_means(support_features, support_labels))
+
+    def training_stages(self, settings):
+        def loss(data):
+            if os.environ.get("FSFER_TEST_FLAKY"):
+                raise RuntimeError("flaky training broke, as asked")
+            return self.episode_loss(data.episode)
+
+        return [Stage("episodic", loss)]
 
 
 def _die_after_checkpoint(step: int) -> None:

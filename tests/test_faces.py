@@ -65,8 +65,9 @@ def test_missing_extra_names_the_install_line(monkeypatch):
 
 def test_face_align_without_the_extra_fails_clearly(tmp_path, monkeypatch):
     fakes.jaffe(tmp_path)
-    monkeypatch.setattr(faces, "require_dlib", lambda: (_ for _ in ()).throw(DataError("needs dlib; run: pip x")))
-    with pytest.raises(DataError, match="needs dlib"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dlib" else real(name, *a))
+    with pytest.raises(DataError, match=r"--face-align needs dlib; run: pip install fsfer-bench\[faces\]"):
         load_dataset("JAFFE", fakes.sources(tmp_path), fakes.options(face_align=True))
 
 

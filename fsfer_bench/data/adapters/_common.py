@@ -21,6 +21,7 @@ import numpy as np
 from fsfer_bench.data.cache import cached_dataset
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, fingerprint, make_dataset
 from fsfer_bench.data.images import Box, DecodeJob, decode_files
+from fsfer_bench.data.loading import detect_layout
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError, FsferWarning
 from fsfer_bench.registry import LoadOptions, register_dataset
@@ -354,6 +355,4 @@ def inside(folder: Path, relative: str) -> Path | None:
 
 def claimed_by_specific(folder: Path) -> bool:
     """Whether a dataset-specific layout recognises `folder` (so generic readers leave it)."""
-    from fsfer_bench.data.loading import detect_layout
-
     return detect_layout(folder, generic=False) is not None

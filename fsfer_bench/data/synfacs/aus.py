@@ -11,12 +11,16 @@ would make them one distribution. People produce them differently: appalled is
 a recoil of disgust, hatred a cold, tense anger. SynFACS keeps them apart this
 way (they overlap, but are not the same distribution):
 
-- appalled: strong AU10 (0.75-1.0), a moderate brow lowerer AU4 (0.4-0.75),
-  AU9 often and strong (p 0.7, 0.5-1.0), AU6 (p 0.45), AU17 (p 0.4),
-  AU24 rarely (p 0.15), never AU7;
-- hatred: a strong brow lowerer AU4 (0.7-1.0), a weaker AU10 (0.45-0.8),
-  AU7 often (p 0.75, 0.5-1.0), AU24 often (p 0.6), AU9 rarely and weak
-  (p 0.25, 0.2-0.5), AU17 (p 0.5), never AU6.
+- appalled: a strong upper-lip raiser AU10 (0.7-1.0) under a moderate brow
+  lowerer AU4 (0.5-0.85); the nose wrinkler AU9 often and strong (p 0.65,
+  0.5-1.0); cheek raiser AU6 (p 0.4), AU17 (p 0.4), the lip pressor AU24
+  rarely (p 0.15); never the lid tightener AU7;
+- hatred: a strong brow lowerer AU4 (0.65-1.0) with a weaker AU10 (0.5-0.85);
+  the lid tightener AU7 (p 0.55, 0.4-0.9) and the lip pressor AU24 (p 0.55)
+  often; AU9 rarely and weaker (p 0.3, 0.3-0.7); AU17 (p 0.5); never AU6.
+
+The optional AUs of each follow Du et al.'s table (6 only for appalled, 7 only
+for hatred); the probabilities and ranges are this module's choice.
 """
 
 from __future__ import annotations
@@ -94,14 +98,14 @@ EXPRESSIONS: dict[str, Expression] = {
     "angrily_disgusted": _expression((4, 10, 17), (7, 9, 24)),
     "disgustedly_surprised": _expression((1, 2, 5, 10), (4, 9, 17, 24)),
     "appalled": Expression(
-        prototypical={4: (0.4, 0.75), 10: (0.75, 1.0)},
-        optional={9: 0.7, 6: 0.45, 17: 0.4, 24: 0.15},
+        prototypical={4: (0.5, 0.85), 10: (0.7, 1.0)},
+        optional={9: 0.65, 6: 0.4, 17: 0.4, 24: 0.15},
         optional_ranges={9: (0.5, 1.0)},
     ),
     "hatred": Expression(
-        prototypical={4: (0.7, 1.0), 10: (0.45, 0.8)},
-        optional={7: 0.75, 24: 0.6, 9: 0.25, 17: 0.5},
-        optional_ranges={7: (0.5, 1.0), 9: (0.2, 0.5)},
+        prototypical={4: (0.65, 1.0), 10: (0.5, 0.85)},
+        optional={7: 0.55, 24: 0.55, 9: 0.3, 17: 0.5},
+        optional_ranges={7: (0.4, 0.9), 9: (0.3, 0.7)},
     ),
     "awed": _expression((1, 2, 5, 25), (4, 20, 26)),
 }

@@ -94,7 +94,7 @@ def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generat
 
 
 #: Image scale of one face unit and where the face-frame origin sits: a tight crop, as FER crops are.
-FACE_SCALE, FACE_CENTRE = 0.56, (0.5, 0.41)
+FACE_SCALE, FACE_CENTRE = 0.56, (0.5, 0.4)
 #: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
 POSE_JITTER = {
     "lab": (_T[4], _T[3], _T[3], 0.03, 0.01),

@@ -74,13 +74,16 @@ class Sketch:
         return np.rint(project(points, depth, pose, size) * 16.0) / 16.0
 
     def draw(self, canvas: ImageDraw.ImageDraw, pose: Pose, size: int, px_width: float) -> None:
-        flat = (self.pixels(pose, size) - 0.5 * (SUPERSAMPLE - 1)).ravel().tolist()
+        # PIL fills polygons in edge coordinates (pixel i spans [i, i + 1)) but rounds line
+        # coordinates to pixel centres, so lines move half a pixel to land where polygons do.
+        edges = self.pixels(pose, size)
+        flat, centred = edges.ravel().tolist(), (edges - 0.5).ravel().tolist()
         for kind, first, last, fill, width in self.items:
-            coords = flat[2 * first : 2 * last]
             if kind == "polygon":
-                canvas.polygon(coords, fill=fill)
+                canvas.polygon(flat[2 * first : 2 * last], fill=fill)
             else:
-                canvas.line(coords, fill=fill, width=max(1, int(round(width * px_width))), joint="curve")
+                w = max(1, int(round(width * px_width)))
+                canvas.line(centred[2 * first : 2 * last], fill=fill, width=w, joint="curve")
 
 
 @dataclass(frozen=True)
@@ -470,10 +473,10 @@ def render(look: Look, shape: FaceShape, pose: Pose, scene: Scene, size: int, ga
 
 
 def landmarks(shape: FaceShape, pose: Pose, size: int) -> np.ndarray:
-    """The 68 landmarks in output-pixel coordinates (pixel centres at integers), as drawn."""
+    """The 68 landmarks in output-pixel coordinates, pixel centres at integers, exactly where they were drawn."""
     sk = Sketch()
     sk.add("points", shape.landmarks, (0, 0, 0))
-    return (sk.pixels(pose, size * SUPERSAMPLE) - 0.5 * (SUPERSAMPLE - 1)) / SUPERSAMPLE
+    return sk.pixels(pose, size * SUPERSAMPLE) / SUPERSAMPLE - 0.5
 
 
 def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
