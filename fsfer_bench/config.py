@@ -54,6 +54,7 @@ class RunConfig:
     min_per_class: int | None = None
     allow_overlap: bool = False
     face_align: bool = False
+    align_margin: float = 0.4
     strict: bool = False
     profile: str = DEFAULT_PROFILE
     weights: str | None = None
@@ -73,7 +74,8 @@ class RunConfig:
     def training_hash(self) -> str:
         """Identity of the trained model: what shapes training, not what it is evaluated on."""
         keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "face_align",
-                "subject_disjoint", "allow_overlap", "label_map", "strict", "train", "options")  # fmt: skip
+                "align_margin", "subject_disjoint", "allow_overlap", "label_map", "strict", "train",
+                "options")  # fmt: skip
         return _hash({k: self.to_dict()[k] for k in keys})
 
 

@@ -61,6 +61,7 @@ def load_options(config: RunConfig) -> LoadOptions:
     return LoadOptions(
         image_size=config.image_size,
         face_align=config.face_align,
+        align_margin=config.align_margin,
         strict=config.strict,
         label_map=config.label_map or None,
     )
@@ -101,8 +102,7 @@ def training_pool(
                 raise
             skipped.append(name)
             continue
-        base = tuple(c for c in dataset.classes if not is_compound(c))
-        loaded.append(dataset.with_classes(base))
+        loaded.append(dataset.with_classes(base_classes(dataset)))
     if not loaded:
         raise DataError(f"none of the training sources {', '.join(names)} was found under the data root")
     if skipped:
@@ -112,6 +112,14 @@ def training_pool(
             stacklevel=2,
         )
     return concat(loaded), tuple(d.name for d in loaded), tuple(skipped)
+
+
+def base_classes(dataset: FaceDataset) -> tuple[str, ...]:
+    """The classes a training source contributes: never compound ones, and only its
+    meta-training classes where the dataset declares a class partition (mini-ImageNet's 64)."""
+    partition = dataset.notes.get("class_partition") or {}
+    allowed = set(partition.get("train", dataset.classes))
+    return tuple(c for c in dataset.classes if c in allowed and not is_compound(c))
 
 
 def build_pools(config: RunConfig) -> Pools:

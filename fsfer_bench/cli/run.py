@@ -8,6 +8,7 @@ import click
 
 from fsfer_bench.cli import main
 from fsfer_bench.cli.common import friendly_errors, progress_factory
+from fsfer_bench.cli.options import data_options, image_options, label_options
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -25,10 +26,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--seed", type=int, help="Seed of training and of the test episodes.  [default: 0]")
 @click.option("--backbone", help="conv4, resnet12 or resnet18.  [default: the profile's, else conv4]")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Pretrained backbone state_dict (.pt).")
-@click.option("--image-size", type=int, help="Square input size in pixels.  [default: 64]")
 @click.option("--profile", help="Method profile: quick (CPU) or paper.  [default: quick]")
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")
-@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets.  [env: FSFER_DATA]")
 @click.option("--out", type=click.Path(), help="Results store.  [default: results]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file (flags win).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
@@ -39,10 +38,11 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
               help="Embed each test image once (fast path) or per episode (reference).  [default: on]")  # fmt: skip
 @click.option("--min-per-class", type=int, help="Drop target classes with fewer images than this.")
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
-@click.option("--face-align", is_flag=True, default=None, help="Detect and align faces (needs fsfer-bench[faces]).")
-@click.option("--strict", is_flag=True, default=None, help="Fail on unreadable images instead of skipping them.")
 @click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
+@data_options
+@image_options
+@label_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
 @friendly_errors
