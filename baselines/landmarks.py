@@ -97,7 +97,8 @@ class Landmarks(FeatureMethod):
         mean = x.mean(0)
         centred = x - (class_means(x, y)[y] if self.options.whiten == "within" else mean)
         covariance = centred.T @ centred / max(1, len(x) - 1)
-        covariance += self.options.shrinkage * covariance.diagonal().mean() * torch.eye(len(mean), dtype=x.dtype, device=x.device)
+        ridge = self.options.shrinkage * covariance.diagonal().mean()
+        covariance += ridge * torch.eye(len(mean), dtype=x.dtype, device=x.device)
         values, vectors = torch.linalg.eigh(covariance)
         self.mean.copy_(mean)
         self.whitening.copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)  # symmetric: keeps the axes

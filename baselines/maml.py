@@ -77,6 +77,46 @@ class Options:
             raise ConfigError(f"MAML option batched must be one of {', '.join(PATHS)}, got '{self.batched}'")
 
 
+class SplitAffineBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm with its affine step (x * weight + bias) written out after the fused normalisation.
+
+    The same function as PyTorch's BatchNorm, with the same parameters and buffers. It exists because
+    under `vmap`, second-order gradients through the fused kernel's weight and bias come out wrong once
+    they differ per episode (pytorch/functorch#534; measured here: 0.5 off in float64), while
+    these elementwise ops are right. Both paths use it, so they compute the same graph.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input, got {input.dim()}D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative average, as nn.BatchNorm does
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or self.running_mean is None
+        y = F.batch_norm(x, self.running_mean, self.running_var, None, None, use_batch, factor, self.eps)
+        if not self.affine:
+            return y
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return y * self.weight.view(shape) + self.bias.view(shape)
+
+
+def split_batch_norms(module: nn.Module) -> None:
+    """Replace every BatchNorm in `module` by a SplitAffineBatchNorm holding the same state."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, SplitAffineBatchNorm):
+            split = SplitAffineBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                         child.track_running_stats)  # fmt: skip
+            split.load_state_dict(child.state_dict())
+            tensors = [*child.parameters(), *child.buffers()]
+            setattr(module, name, split.to(tensors[0].device) if tensors else split)
+        else:
+            split_batch_norms(child)
+
+
 def drop_running_statistics(module: nn.Module) -> None:
     """Make every BatchNorm normalise with its batch's statistics, in training and evaluation alike."""
     for m in module.modules():
@@ -109,6 +149,7 @@ class MAML(FewShotMethod):
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)
         self.head = nn.Linear(backbone.out_dim, self.options.way)
+        split_batch_norms(self.backbone)
         if self.options.bn == "batch":
             drop_running_statistics(self)
 

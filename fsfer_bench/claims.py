@@ -16,6 +16,7 @@ host, and after the lease elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -205,7 +206,5 @@ def heartbeat(board: ClaimBoard, claims: list[Claim], interval_s: float | None =
         stop.set()
         thread.join()
         for claim in claims:
-            try:
+            with contextlib.suppress(OSError):  # an unwritable store: the claim goes stale when this process ends
                 board.release(claim)
-            except OSError:
-                pass  # an unwritable store: the claim goes stale when this process ends

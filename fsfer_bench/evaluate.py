@@ -18,6 +18,7 @@ import torch
 
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.episodes import EpisodeSet
+from fsfer_bench.errors import FsferError
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
 from fsfer_bench.tensors import inputs
 
@@ -49,8 +50,13 @@ def evaluate(
     feature_cache: bool = True,
     batch_size: int = 256,
     progress: Progress = no_progress,
+    cache: FeatureCache | None = None,
 ) -> EvaluationResult:
-    """Run every episode of `episodes` (drawn from `pool`) through `method`."""
+    """Run every episode of `episodes` (drawn from `pool`) through `method`.
+
+    `cache` lets several evaluations of one trained method on one pool (the
+    1-shot and 5-shot sets of a run) embed each image only once between them.
+    """
     start = time.perf_counter()
     was_training = method.training
     method.eval()
@@ -58,7 +64,7 @@ def evaluate(
         with torch.no_grad():
             if uses_feature_cache(method, feature_cache):
                 run_episode, path = (
-                    _cached_features(method, pool, episodes, device, batch_size, progress),
+                    _cached_features(method, pool, episodes, device, batch_size, progress, cache or FeatureCache()),
                     "feature-cache",
                 )
             else:
@@ -67,6 +73,28 @@ def evaluate(
     finally:
         method.train(was_training)
     return EvaluationResult(accuracies, confusion, time.perf_counter() - start, path)
+
+
+class FeatureCache:
+    """Features of pool images under one trained method, embedded once, added to as needed."""
+
+    def __init__(self) -> None:
+        self.indices = np.empty(0, dtype=np.int64)
+        self.values: torch.Tensor | None = None
+
+    def features(
+        self, method: FeatureMethod, pool: FaceDataset, needed: np.ndarray, device: torch.device | str,
+        batch_size: int, progress: Progress,
+    ) -> tuple[np.ndarray, torch.Tensor]:  # fmt: skip
+        """(sorted indices, their features), covering at least `needed`."""
+        missing = np.setdiff1d(needed, self.indices)
+        if len(missing) or self.values is None:
+            new = embed_pool(method, pool, missing, device=device, batch_size=batch_size, progress=progress)
+            indices = np.concatenate([self.indices, missing])
+            order = np.argsort(indices, kind="stable")
+            values = new if self.values is None else torch.cat([self.values, new])
+            self.indices, self.values = indices[order], values[torch.from_numpy(order).to(values.device)]
+        return self.indices, self.values
 
 
 #: (support (N, K), query (N, Q)) pool indices -> logits (N*Q, N)
@@ -81,7 +109,10 @@ def _run(
     accuracies = np.empty(len(episodes))
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     for e in progress(range(len(episodes)), desc="evaluate", total=len(episodes)):
-        logits = run_episode(episodes.support[e], episodes.query[e])
+        try:
+            logits = run_episode(episodes.support[e], episodes.query[e])
+        except FsferError as exc:  # a method's error (e.g. a NaN in test-time adaptation) names the episode
+            raise type(exc)(f"{exc} (episode {e + 1} of {len(episodes)})") from exc
         predicted = logits.argmax(1).cpu().numpy()
         accuracies[e] = 100.0 * float(np.mean(predicted == query_labels))
         classes = episodes.classes[e]
@@ -101,9 +132,9 @@ def _cached_features(
     device: torch.device | str,
     batch_size: int,
     progress: Progress,
+    cache: FeatureCache,
 ) -> EpisodeRunner:
-    used = episodes.used_indices()
-    features = embed_pool(method, pool, used, device=device, batch_size=batch_size, progress=progress)
+    used, features = cache.features(method, pool, episodes.used_indices(), device, batch_size, progress)
     labels = _support_labels(episodes.support[0], device)
 
     def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:

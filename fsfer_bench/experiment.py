@@ -25,7 +25,7 @@ from fsfer_bench.data.loading import DataSources, load_dataset
 from fsfer_bench.data.vocabulary import is_compound
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
-from fsfer_bench.evaluate import evaluate, no_progress
+from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
 from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.registry import LoadOptions, get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
@@ -248,11 +248,13 @@ def run(
     cache = ModelCache(store.root / "models") if (reuse_training or resume) else None
     method, report, reused = trained_method(config, pools.train, device, progress, cache, resume)
     run_id = uuid.uuid4().hex[:12]
+    features = FeatureCache()
     records = []
     for shot, episodes in episode_sets.items():
         result = evaluate(
-            method, pools.target, episodes, device=device, feature_cache=config.feature_cache, progress=progress
-        )
+            method, pools.target, episodes, device=device, feature_cache=config.feature_cache, progress=progress,
+            cache=features,
+        )  # fmt: skip
         record = make_record(replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device)
         record["training"]["reused"] = reused
         store.write(record, episodes)

@@ -310,8 +310,8 @@ def run_sweep(
     options = options or SweepOptions()
     Store(plan.out).check_writable()
     settings = WorkerSettings(
-        out=str(plan.out), reuse_training=options.reuse_training, resume=options.resume, lease_s=options.lease,
-        plugins=plan.plugins, threads=executor.worker_threads,
+        out=str(plan.out.resolve()), reuse_training=options.reuse_training, resume=options.resume,
+        lease_s=options.lease, plugins=plan.plugins, threads=executor.worker_threads,
     )  # fmt: skip
     jobs = [Job(tuple(cells), settings) for cells in training_groups(plan.to_run, options.reuse_training)]
     outcomes: list[CellOutcome] = []

@@ -14,6 +14,7 @@ arguments are plain module-level values.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import traceback
@@ -164,14 +165,22 @@ def _prepare_process(settings: WorkerSettings) -> None:
 
 
 def _claim(board: ClaimBoard, cells: tuple[Cell, ...]) -> tuple[dict[str, Claim], list[CellOutcome]]:
+    """Claim what is free; the cells held elsewhere are skipped. All or nothing on a StoreError."""
     claims, outcomes = {}, []
-    for cell in cells:
-        claim = board.acquire(cell.hash)
-        if claim is not None:
-            claims[cell.hash] = claim
-            continue
-        holder = board.holder(cell.hash)
-        outcomes.append(CellOutcome(cell, SKIPPED, f"running elsewhere ({holder.describe() if holder else 'ended'})"))
+    try:
+        for cell in cells:
+            claim = board.acquire(cell.hash)
+            if claim is not None:
+                claims[cell.hash] = claim
+                continue
+            holder = board.holder(cell.hash)
+            where = holder.describe() if holder else "it just ended"
+            outcomes.append(CellOutcome(cell, SKIPPED, f"running elsewhere ({where})"))
+    except StoreError:
+        with contextlib.suppress(OSError):
+            for claim in claims.values():
+                board.release(claim)
+        raise
     return claims, outcomes
 
 

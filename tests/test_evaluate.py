@@ -63,3 +63,15 @@ def test_methods_without_embed_take_the_per_episode_path(pool):
     result = evaluate(method, pool, episodes, feature_cache=True)
     assert result.path == "per-episode" and method.calls == 7
     assert np.allclose(result.accuracies, 20.0)  # always predicts class 0 of 5
+
+
+def test_a_shared_feature_cache_gives_the_same_answers(pool, protonet):
+    from fsfer_bench.evaluate import FeatureCache
+
+    cache = FeatureCache()
+    one, five = (sample_episodes(pool, EpisodeSpec(5, k, 5, 20, seed=k)) for k in (1, 5))
+    shared = [evaluate(protonet, pool, e, cache=cache) for e in (one, five)]
+    alone = [evaluate(protonet, pool, e) for e in (one, five)]
+    for a, b in zip(shared, alone):
+        np.testing.assert_array_equal(a.accuracies, b.accuracies)
+    assert set(cache.indices) == set(one.used_indices()) | set(five.used_indices())

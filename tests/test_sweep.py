@@ -58,7 +58,7 @@ def test_sweep_file_tables_apply_to_every_cell_and_flags_win(tmp_path):
     file.write_text(
         '[sweep]\nmethods = ["protonet", "simpleshot"]\nsplits = ["SynFACS_C"]\nshots = [1, 5]\nseeds = [0, 1]\n'
         'jobs = 3\nlease = 60\n[sweep.slurm]\npartition = "gpu"\ntimeout = 90\n'
-        '[run]\nepisodes = 50\n[train]\nsteps = 7\n'
+        "[run]\nepisodes = 50\n[train]\nsteps = 7\n"
     )
     sweep, options = load_sweep({"seeds": "3,4", "jobs": 2, "out": str(tmp_path / "r"), "shots": None}, file)
     cells = sweep.cells()
@@ -94,8 +94,15 @@ def test_one_training_serves_every_shot_and_split_then_a_rerun_skips_all(tmp_pat
     sweep = tiny(tmp_path, splits=("Toy_C", "Toy_C5"))
     plan = plan_sweep(sweep)
     assert len(plan.to_run) == 4 and len(training_groups(plan.to_run)) == 1
-    summary = run_sweep(plan, InProcessExecutor())
+    bars, heard = [], []
+
+    def progress(iterable, desc="", total=None):
+        bars.append((desc, total))
+        return iterable
+
+    summary = run_sweep(plan, InProcessExecutor(), progress=progress, on_outcome=heard.append)
     assert len(summary.done) == 4 and not summary.failed
+    assert bars == [("sweep", 4)] and [o.status for o in heard] == ["done"] * 4
     stored = records(tmp_path)
     assert sorted(r["config_hash"] for r in stored) == sorted(c.hash for c in plan.to_run)
     assert {r["split"]: r["training"]["reused"] for r in stored} == {"Toy_C": False, "Toy_C5": True}

@@ -55,7 +55,9 @@ FACS = {
     5: Facs({37: (UP,), 38: (UP,), 43: (UP,), 44: (UP,)}, UPPER_LIDS),
     6: Facs({40: (UP,), 41: (UP,), 46: (UP,), 47: (UP,), CHEEK[0]: (UP,), CHEEK[1]: (UP,)}, LOWER_LIDS | set(CHEEK)),
     7: Facs({40: (UP,), 41: (UP,), 46: (UP,), 47: (UP,)}, LOWER_LIDS | UPPER_LIDS),
-    9: Facs({31: (UP,), 35: (UP,), 33: (UP,), 21: (DOWN,), 22: (DOWN,)}, NOSTRILS | {29, 30, 21, 22} | UPPER_LIP | FOLDS),
+    9: Facs(
+        {31: (UP,), 35: (UP,), 33: (UP,), 21: (DOWN,), 22: (DOWN,)}, NOSTRILS | {29, 30, 21, 22} | UPPER_LIP | FOLDS
+    ),
     10: Facs({50: (UP,), 51: (UP,), 52: (UP,), 62: (UP,)}, UPPER_LIP | NOSTRILS | FOLDS),
     11: Facs({FOLD_LEFT[1]: (OUT,), FOLD_RIGHT[1]: (OUT,)}, FOLDS | {49, 53}),
     12: Facs({48: (UP, OUT), 54: (UP, OUT), 60: (UP, OUT), 64: (UP, OUT)}, MOUTH | FOLDS),

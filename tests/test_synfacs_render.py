@@ -11,7 +11,6 @@ from fsfer_bench.data.synfacs.render import (
     LAB_BACKGROUNDS,
     Scene,
     lab_scene,
-    landmarks,
     make_look,
     render,
     sketch_face,
@@ -26,8 +25,7 @@ def _face(aus: dict[int, float] | None = None, identity: Identity | None = None,
     model = FaceModel(identity or Identity())
     look = make_look(model)
     shape = model.shape(au_vector(aus or {}))
-    image = render(look, shape, POSE, scene or Scene(background=(200, 200, 200)), 64, GAZE)
-    return image, landmarks(shape, POSE, 64)
+    return render(look, shape, POSE, scene or Scene(background=(200, 200, 200)), 64, GAZE)
 
 
 def test_lab_scene_is_plain_and_noise_free():
@@ -39,7 +37,7 @@ def test_lab_scene_is_plain_and_noise_free():
 
 def test_wild_scene_degrades_the_image():
     look = make_look(FaceModel(Identity()))
-    scenes = [wild_scene(np.random.default_rng(i), look) for i in range(40)]
+    scenes = [wild_scene(np.random.default_rng(i), look, 64) for i in range(40)]
     assert all(s.noise > 0 and s.contrast < 1 and s.clutter for s in scenes)
     assert any(s.occluders for s in scenes) and not all(s.occluders for s in scenes)
     clean, _ = _face()
@@ -51,7 +49,7 @@ def test_wild_scene_degrades_the_image():
 def test_edges_are_anti_aliased():
     model = FaceModel(Identity())
     small = Pose(scale=0.3, centre=(0.5, 0.5))
-    image = render(make_look(model), model.shape(np.zeros(len(AUS))), small, Scene((0, 0, 0)), 64, GAZE)
+    image, _ = render(make_look(model), model.shape(np.zeros(len(AUS))), small, Scene((0, 0, 0)), 64, GAZE)
     row = image[32].astype(int).sum(axis=1)  # black, then the face outline, then skin
     skin = int(np.rint(Identity().skin).sum())
     first = int(np.flatnonzero(row > 0)[0])
@@ -77,7 +75,7 @@ def test_landmarks_track_the_drawn_brows():
 def test_every_identity_renders():
     for seed in range(12):
         model = FaceModel(sample_identity(np.random.default_rng(seed)))
-        image = render(make_look(model), model.shape(np.zeros(len(AUS))), POSE, Scene((90, 90, 90)), 32, GAZE)
+        image, _ = render(make_look(model), model.shape(np.zeros(len(AUS))), POSE, Scene((90, 90, 90)), 32, GAZE)
         assert image.shape == (32, 32, 3) and image.std() > 10
 
 

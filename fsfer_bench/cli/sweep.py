@@ -28,13 +28,13 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the datasets.  [env: FSFER_DATA]")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
-              help="Module every worker imports first, e.g. one registering a dataset or split. Repeatable.")  # fmt: skip
+              help="Module each worker imports first, e.g. one that registers a dataset. Repeatable.")  # fmt: skip
 @click.option("--executor", type=click.Choice(EXECUTORS),
               help="local: this machine; slurm: a Slurm job array through submitit.  [default: local]")  # fmt: skip
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
               help="Local: worker processes. Slurm: array tasks running at once.  [default: 1 locally]")  # fmt: skip
 @click.option("--lease", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds after which a silent worker's claim on a cell may be taken over.  [default: 300]")  # fmt: skip
+              help="Seconds before a silent worker's claim on a cell may be taken over.  [default: 300]")  # fmt: skip
 @click.option("--partition", help="Slurm partition.")
 @click.option("--gpus-per-job", type=click.IntRange(min=0), help="Slurm: GPUs per job.  [default: 0]")
 @click.option("--cpus-per-job", type=click.IntRange(min=1), help="Slurm: CPUs per job (also torch's threads).")
@@ -43,7 +43,7 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--slurm-folder", "folder", type=click.Path(file_okay=False),
               help="Where submitit keeps job files and logs.  [default: <out>/slurm]")  # fmt: skip
 @click.option("--reuse-training/--no-reuse-training", default=None,
-              help="Train once per method and seed, and evaluate every shot and split on it.  [default: on]")  # fmt: skip
+              help="Train once per method and seed; evaluate every shot and split on it.  [default: on]")  # fmt: skip
 @click.option("--resume", is_flag=True, default=None, help="Continue killed trainings from their last checkpoint.")
 @click.option("--retry-failed", is_flag=True, default=None, help="Run only the cells that failed before.")
 @click.option("--dry-run", is_flag=True, help="List the cells and what would be skipped; run nothing.")
@@ -135,6 +135,7 @@ def _summary_dict(summary) -> dict:
         "skipped": summary.skipped,
         "failed": len(summary.failed),
         "cells": [cell(o) for o in summary.outcomes],
-        "planned_skips": [{"cell": p.cell.label, "config_hash": p.cell.hash, "note": p.note}
-                          for p in summary.planned_skips],  # fmt: skip
+        "planned_skips": [
+            {"cell": p.cell.label, "config_hash": p.cell.hash, "note": p.note} for p in summary.planned_skips
+        ],  # fmt: skip
     }

@@ -38,7 +38,9 @@ def contact_sheet(
     rng = np.random.default_rng(seed)
     font = ImageFont.load_default()
     label_width = _label_width(rows, font) + 2 * GAP
-    sheet = Image.new("RGB", (label_width + subjects_per_row * (tile + GAP), len(rows) * (tile + GAP) + GAP), BACKGROUND)
+    sheet = Image.new(
+        "RGB", (label_width + subjects_per_row * (tile + GAP), len(rows) * (tile + GAP) + GAP), BACKGROUND
+    )
     draw = ImageDraw.Draw(sheet)
     for r, name in enumerate(rows):
         top = GAP + r * (tile + GAP)

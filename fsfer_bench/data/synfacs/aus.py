@@ -55,7 +55,7 @@ AU_NAMES = {
 }
 AU_INDEX = {au: i for i, au in enumerate(AUS)}
 
-PROTOTYPICAL_RANGE = (0.7, 1.0)
+PROTOTYPICAL_RANGE = (0.8, 1.0)
 OPTIONAL_RANGE = (0.3, 0.8)
 DEFAULT_OPTIONAL_P = 0.4
 

@@ -51,7 +51,7 @@ def _mirror_table() -> np.ndarray:
 #: MIRROR[i] is the point that mirrors point i across the midline (itself on the midline).
 MIRROR = _mirror_table()
 
-SKIN_TONES = np.array([(246, 218, 194), (230, 188, 158), (206, 158, 124), (172, 124, 92)], float)
+SKIN_TONES = np.array([(240, 208, 182), (224, 182, 150), (204, 156, 122), (184, 136, 104)], float)
 HAIR_COLOURS = np.array(
     [(28, 24, 22), (66, 45, 30), (110, 74, 44), (196, 160, 98), (148, 68, 36), (150, 148, 146)], float
 )
@@ -220,7 +220,7 @@ AU_MOVES: dict[int, dict[int, tuple[float, float]]] = {
 }
 
 #: Posed expressions (CK+, CFEE) are exaggerated; so are SynFACS's, so that a 64 px image shows them.
-AU_GAIN = 1.7
+AU_GAIN = 2.0
 
 # Appearance effects: per-side mark = sum of weight * AU intensity (clipped to [0, 1]).
 MARKS: dict[str, dict[int, float]] = {
@@ -278,21 +278,28 @@ class FaceModel:
 
     def shape(self, au_left: np.ndarray, au_right: np.ndarray | None = None) -> FaceShape:
         """The geometry for AU intensities (len(AUS),) on each side (the right defaults to the left)."""
-        au_left = np.clip(np.asarray(au_left, dtype=float), 0.0, 1.0)
-        au_right = au_left if au_right is None else np.clip(np.asarray(au_right, dtype=float), 0.0, 1.0)
+        au_left = np.clip(au_left, 0.0, 1.0)
+        au_right = au_left if au_right is None else np.clip(au_right, 0.0, 1.0)
         w = self.left_weight
         per_point = au_left[:, None] * w + au_right[:, None] * (1.0 - w)  # (AUS, N_POINTS)
         points = self.neutral + np.einsum("ap,apd->pd", per_point, self.fields)
         _close_lips(points)
-        marks = {name: _mark(weights, au_left, au_right) for name, weights in MARKS.items()}
-        marks["fold"] = np.clip(marks["fold"] + self.identity.fold_depth, 0.0, 1.0)
-        return FaceShape(points, marks)
+        levels = MARK_MATRIX @ np.stack([au_left, au_right], axis=1)  # (marks, 2)
+        levels[MARK_NAMES.index("fold")] += self.identity.fold_depth
+        levels = np.minimum(levels, 1.0)
+        return FaceShape(points, dict(zip(MARK_NAMES, levels)))
 
 
-def _mark(weights: dict[int, float], au_left: np.ndarray, au_right: np.ndarray) -> np.ndarray:
-    left = sum(w * au_left[AU_INDEX[au]] for au, w in weights.items())
-    right = sum(w * au_right[AU_INDEX[au]] for au, w in weights.items())
-    return np.clip(np.array([left, right]), 0.0, 1.0)
+def _mark_matrix() -> np.ndarray:
+    matrix = np.zeros((len(MARKS), len(AUS)))
+    for row, weights in enumerate(MARKS.values()):
+        for au, weight in weights.items():
+            matrix[row, AU_INDEX[au]] = weight
+    return matrix
+
+
+MARK_NAMES = list(MARKS)
+MARK_MATRIX = _mark_matrix()
 
 
 def _close_lips(points: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from fsfer_bench.data.synfacs.aus import AUS, check_classes, sample_aus
 from fsfer_bench.data.synfacs.face import FaceModel, FaceShape, sample_identity
 from fsfer_bench.data.synfacs.geometry import Pose
-from fsfer_bench.data.synfacs.render import Look, Scene, lab_scene, landmarks, make_look, render, wild_scene
+from fsfer_bench.data.synfacs.render import Look, Scene, lab_scene, make_look, render, wild_scene
 from fsfer_bench.errors import ConfigError, unknown_name
 
 #: Bump when any change alters pixels, landmarks or labels: it is part of the cache key.
@@ -82,13 +82,13 @@ class Shot:
         return np.clip(0.5 * (self.au_left + self.au_right), 0.0, 1.0)
 
 
-def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generator) -> Shot:
+def sample_shot(domain: str, expression: str, look: Look, rng: np.random.Generator, size: int) -> Shot:
     aus = sample_aus(expression, rng)
     jitter = rng.normal(0.0, 0.05, len(AUS)) * (aus > 0)
     asymmetry = rng.uniform(-0.15, 0.15)
     base = np.clip(aus + jitter, 0.0, 1.0)
     pose = sample_pose(domain, rng)
-    scene = lab_scene(rng) if domain == "lab" else wild_scene(rng, look)
+    scene = lab_scene(rng) if domain == "lab" else wild_scene(rng, look, size)
     gaze = rng.uniform(-0.3, 0.3, 2)
     return Shot(base * (1 + asymmetry), base * (1 - asymmetry), pose, scene, gaze)
 
@@ -98,12 +98,12 @@ FACE_SCALE, FACE_CENTRE = 0.56, (0.5, 0.4)
 #: Per domain: the largest yaw, pitch, roll (as t = tan(angle / 2)), relative scale change and shift.
 POSE_JITTER = {
     "lab": (_T[4], _T[3], _T[3], 0.03, 0.01),
-    "wild": (_T[20], _T[6], _T[5], 0.05, 0.02),
+    "wild": (_T[20], _T[5], _T[4], 0.04, 0.015),
 }
 
 
 def sample_pose(domain: str, rng: np.random.Generator) -> Pose:
-    """Lab: near frontal and aligned. Wild: yaw up to 20 degrees, pitch and roll up to 8, looser framing.
+    """Lab: near frontal and aligned. Wild: yaw up to 20 degrees, pitch up to 5, roll up to 4, looser framing.
 
     Yaw and pitch are triangular around frontal, as in-the-wild collections are
     (most faces near frontal, few at the extremes).
@@ -112,7 +112,9 @@ def sample_pose(domain: str, rng: np.random.Generator) -> Pose:
     u = rng.uniform(-1.0, 1.0, 6)
     v = rng.uniform(-1.0, 1.0, 2)
     centre = (FACE_CENTRE[0] + shift * u[4], FACE_CENTRE[1] + shift * u[5])
-    return Pose(yaw * 0.5 * (u[0] + v[0]), pitch * 0.5 * (u[1] + v[1]), roll * u[2], FACE_SCALE * (1 + scale * u[3]), centre)
+    return Pose(
+        yaw * 0.5 * (u[0] + v[0]), pitch * 0.5 * (u[1] + v[1]), roll * u[2], FACE_SCALE * (1 + scale * u[3]), centre
+    )
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,10 @@ def render_sample(
     check_size(image_size)
     check_classes([expression])
     face, look = model or subject_model(seed, domain, subject)
-    shot = sample_shot(domain, expression, look, image_rng(seed, domain, subject, expression, index))
+    shot = sample_shot(domain, expression, look, image_rng(seed, domain, subject, expression, index), image_size)
     shape = face.shape(shot.au_left, shot.au_right)
-    image = render(look, shape, shot.pose, shot.scene, image_size, shot.gaze)
-    points = landmarks(shape, shot.pose, image_size).astype(np.float32)
-    return Sample(image, points, shot.aus.astype(np.float32), shape)
+    image, points = render(look, shape, shot.pose, shot.scene, image_size, shot.gaze)
+    return Sample(image, points.astype(np.float32), shot.aus.astype(np.float32), shape)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ lighting gradient with a colour cast, lower contrast and sensor noise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -30,13 +31,17 @@ def _rgb(colour: np.ndarray | tuple) -> Colour:
 
 
 def _shade(look: Look, darkness: float, alpha: float) -> Colour:
-    """Skin times `darkness`, at opacity alpha (0-255) over plain skin, premixed.
+    """Skin times `darkness`, at opacity alpha (0-255, rounded) over plain skin, premixed.
 
     Drawing opaque premixed colours instead of blending is faster and leaves no
     darker dots where the segments of a translucent line overlap.
     """
-    a = min(255.0, max(0.0, float(alpha))) / 255.0
-    return _rgb([v * (1.0 - a + a * darkness) for v in look.skin_values])
+    key = (darkness, min(255, max(0, int(alpha + 0.5))))
+    colour = look.shades.get(key)
+    if colour is None:
+        a = key[1] / 255.0
+        colour = look.shades[key] = _rgb([v * (1.0 - a + a * darkness) for v in look.skin_values])
+    return colour
 
 
 def _mix(a: tuple | np.ndarray, b: tuple | np.ndarray, t: float) -> np.ndarray:
@@ -49,14 +54,16 @@ class Sketch:
 
     items: list[tuple[str, int, int, Colour, float]] = field(default_factory=list)
     chunks: list[np.ndarray] = field(default_factory=list)
-    depths: list[np.ndarray | None] = field(default_factory=list)
+    depths: list[tuple[int, int, float]] = field(default_factory=list)  # fixed depths, for shapes off the face
     count: int = 0
 
     def add(self, kind: str, points: np.ndarray, fill: Colour, width: float = 0.0, depth: float | None = None) -> None:
-        self.items.append((kind, self.count, self.count + len(points), fill, width))
+        last = self.count + len(points)
+        self.items.append((kind, self.count, last, fill, width))
         self.chunks.append(points)
-        self.depths.append(None if depth is None else np.full(len(points), depth))
-        self.count += len(points)
+        if depth is not None:
+            self.depths.append((self.count, last, depth))
+        self.count = last
 
     def polygon(self, points: np.ndarray, fill: Colour, depth: float | None = None) -> None:
         self.add("polygon", points, fill, depth=depth)
@@ -65,25 +72,29 @@ class Sketch:
         self.add("line", points, fill, width)
 
     def pixels(self, pose: Pose, size: int) -> np.ndarray:
-        """All points in pixel coordinates of a `size` canvas, snapped to 1/16 px so tiny float noise cannot flip pixels."""
+        """All points in pixels of a `size` canvas, snapped to 1/16 px so float noise cannot flip a pixel."""
         points = np.concatenate(self.chunks)
         depth = face_depth(points)
-        for chunk, (_, first, last, _, _) in zip(self.depths, self.items):
-            if chunk is not None:
-                depth[first:last] = chunk
+        for first, last, value in self.depths:
+            depth[first:last] = value
         return np.rint(project(points, depth, pose, size) * 16.0) / 16.0
 
-    def draw(self, canvas: ImageDraw.ImageDraw, pose: Pose, size: int, px_width: float) -> None:
+    def draw(self, canvas: ImageDraw.ImageDraw, pose: Pose, size: int, px_width: float) -> np.ndarray:
+        """Draw every primitive; returns the points of the unpainted "points" items, in canvas edge coordinates."""
         # PIL fills polygons in edge coordinates (pixel i spans [i, i + 1)) but rounds line
         # coordinates to pixel centres, so lines move half a pixel to land where polygons do.
         edges = self.pixels(pose, size)
         flat, centred = edges.ravel().tolist(), (edges - 0.5).ravel().tolist()
+        marked = []
         for kind, first, last, fill, width in self.items:
             if kind == "polygon":
                 canvas.polygon(flat[2 * first : 2 * last], fill=fill)
-            else:
+            elif kind == "line":
                 w = max(1, int(round(width * px_width)))
                 canvas.line(centred[2 * first : 2 * last], fill=fill, width=w, joint="curve")
+            else:
+                marked.append(edges[first:last])
+        return np.concatenate(marked) if marked else np.empty((0, 2))
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class Look:
     brow_thickness: float
     iris_radius: float
     shapes: dict[str, np.ndarray]
+    shades: dict[tuple[float, int], Colour] = field(default_factory=dict, compare=False, repr=False)  # a cache
 
 
 def make_look(model: FaceModel) -> Look:
@@ -224,7 +236,6 @@ def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
         centre = p[iris] + gaze * radius
         sk.polygon(ellipse(centre, radius, radius, 12), look.iris)
         sk.polygon(ellipse(centre, 0.42 * radius, 0.42 * radius, 8), (15, 12, 12))
-        sk.polygon(ellipse(centre + (-0.3 * radius, -0.3 * radius), 0.15 * radius, 0.15 * radius, 8), (250, 250, 250))
         sk.polygon(np.concatenate([upper, upper[::-1] + (0, -2.2 * radius)]), skin)  # lid skin hides the iris
         sk.polygon(np.concatenate([lower, lower[::-1] + (0, 2.0 * radius)]), skin)
         sk.line(smooth(upper, 2), dark, 1.1)
@@ -296,7 +307,9 @@ def _forehead(sk: Sketch, look: Look, shape: FaceShape) -> None:
         top = min(p[21, 1], p[22, 1])
         for k in range(3):
             y = top - 0.12 - 0.075 * k
-            sk.line(smooth(np.array([(-0.27, y + 0.025), (0, y), (0.27, y + 0.025)]), 2), _line_colour(look, inner), 1.0)
+            sk.line(
+                smooth(np.array([(-0.27, y + 0.025), (0, y), (0.27, y + 0.025)]), 2), _line_colour(look, inner), 1.0
+            )
     for side, (a, b) in enumerate(((17, 20), (26, 23))):
         outer = m["forehead_outer"][side]
         if outer > 0.05:
@@ -356,8 +369,8 @@ class Scene:
     light: tuple[float, float, float] = (0.0, 0.0, 0.0)  # gradient along x, along y, overall offset
     cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
     contrast: float = 1.0
-    noise: float = 0.0
-    noise_seed: int = 0
+    noise: float = 0.0  # standard deviation, in grey levels
+    noise_offset: tuple[int, int] = (0, 0)  # where this image's window of the noise tile starts, in pixels
 
 
 LAB_BACKGROUNDS = ((228, 228, 226), (200, 206, 214), (236, 232, 222), (186, 190, 186))
@@ -368,32 +381,35 @@ def lab_scene(rng: np.random.Generator) -> Scene:
     return Scene(background=LAB_BACKGROUNDS[int(rng.integers(len(LAB_BACKGROUNDS)))])
 
 
-def wild_scene(rng: np.random.Generator, look: Look) -> Scene:
+def wild_scene(rng: np.random.Generator, look: Look, size: int) -> Scene:
     """Anywhere: clutter, occluders, uneven coloured light, blur, noise, low contrast."""
     u = rng.random(12)
     base = 60 + 150 * rng.random(3)
-    clutter = [_clutter_shape(rng, base) for _ in range(int(rng.integers(6, 13)))]
+    clutter = _clutter(rng, base, int(rng.integers(6, 13)))
     return Scene(
         background=_rgb(base),
         clutter=clutter,
         occluders=_occluders(rng, look),
-        blur=float(0.9 * u[0]),
+        blur=float(0.6 * u[0] ** 2),  # most images nearly sharp, a few soft
         light=(0.3 * (u[1] - 0.5), 0.2 * (u[2] - 0.5), 20 * (u[3] - 0.5)),
         cast=tuple(0.94 + 0.12 * u[4:7]),
-        contrast=float(0.65 + 0.25 * u[7]),
-        noise=float(2.0 + 8.0 * u[8]),
-        noise_seed=int(rng.integers(2**62)),
+        contrast=float(0.7 + 0.25 * u[7]),
+        noise=float(1.5 + 4.5 * u[8]),
+        noise_offset=(int(rng.integers(size)), int(rng.integers(size))),
     )
 
 
-def _clutter_shape(rng: np.random.Generator, base: np.ndarray) -> tuple[str, list[float], Colour]:
-    kind = ("rectangle", "ellipse", "polygon")[int(rng.integers(3))]
-    x0, y0 = rng.random(2) * 1.2 - 0.1
-    w, h = 0.1 + 0.6 * rng.random(2)
-    colour = _rgb(base + 70 * (rng.random(3) - 0.5))
-    if kind == "polygon":
-        return kind, (rng.random(6) * 1.2 - 0.1).tolist(), colour
-    return kind, [x0, y0, x0 + w, y0 + h], colour
+def _clutter(rng: np.random.Generator, base: np.ndarray, count: int) -> list[tuple[str, list[float], Colour]]:
+    """Rectangles, ellipses and triangles in colours around the background's, in image fractions."""
+    kinds = rng.integers(0, 3, count)
+    corners = rng.random((count, 6)) * 1.2 - 0.1
+    sizes = 0.1 + 0.6 * rng.random((count, 2))
+    colours = base + 70 * (rng.random((count, 3)) - 0.5)
+    shapes = []
+    for kind, corner, extent, colour in zip(kinds, corners, sizes, colours):
+        box = np.concatenate([corner[:2], corner[:2] + extent]) if kind < 2 else corner
+        shapes.append((("rectangle", "ellipse", "polygon")[kind], box.tolist(), _rgb(colour)))
+    return shapes
 
 
 def _occluders(rng: np.random.Generator, look: Look) -> list[tuple[str, np.ndarray, Colour]]:
@@ -456,27 +472,27 @@ def _strands(sk: Sketch, p: np.ndarray, params: np.ndarray, colour: Colour) -> N
 # ---------------------------------------------------------------------------------------- pixels
 
 
-def render(look: Look, shape: FaceShape, pose: Pose, scene: Scene, size: int, gaze: np.ndarray) -> np.ndarray:
-    """One (size, size, 3) uint8 image of `shape` as `look` in `scene`."""
+def render(
+    look: Look, shape: FaceShape, pose: Pose, scene: Scene, size: int, gaze: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One (size, size, 3) uint8 image of `shape` as `look` in `scene`, and its 68 landmarks.
+
+    Landmarks are in output-pixel coordinates with pixel centres at integers,
+    exactly where they were drawn.
+    """
     canvas_size = size * SUPERSAMPLE
     image = Image.new("RGB", (canvas_size, canvas_size), scene.background)
     canvas = ImageDraw.Draw(image)
     _draw_clutter(canvas, scene, canvas_size)
     sk = sketch_face(look, shape, gaze)
     sketch_occluders(sk, scene, shape)
-    sk.draw(canvas, pose, canvas_size, px_width=SUPERSAMPLE * size / 64.0)
+    sk.add("points", shape.landmarks, (0, 0, 0))
+    points = sk.draw(canvas, pose, canvas_size, px_width=SUPERSAMPLE * size / 64.0) / SUPERSAMPLE - 0.5
     image = image.reduce(SUPERSAMPLE)
     if scene.blur > 0:
         image = image.filter(ImageFilter.BoxBlur(scene.blur * size / 64.0))
     pixels = np.asarray(image)
-    return _camera(pixels, scene, size) if scene.noise > 0 else pixels
-
-
-def landmarks(shape: FaceShape, pose: Pose, size: int) -> np.ndarray:
-    """The 68 landmarks in output-pixel coordinates, pixel centres at integers, exactly where they were drawn."""
-    sk = Sketch()
-    sk.add("points", shape.landmarks, (0, 0, 0))
-    return sk.pixels(pose, size * SUPERSAMPLE) / SUPERSAMPLE - 0.5
+    return (_camera(pixels, scene, size) if scene.noise > 0 else pixels), points
 
 
 def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
@@ -491,18 +507,29 @@ def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
 
 
 def _camera(pixels: np.ndarray, scene: Scene, size: int) -> np.ndarray:
-    """A lighting gradient with a colour cast, lower contrast, sensor noise: the wild camera.
-
-    The noise is integer (the sum of two uniform bytes, nearly Gaussian), so it
-    is cheap and bit-identical across machines.
-    """
+    """A lighting gradient with a colour cast, lower contrast, sensor noise: the wild camera."""
     out = pixels.astype(np.float32)
     ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     gx, gy, offset = scene.light
     gain = (1.0 + gx * ramp[None, :, None] + gy * ramp[:, None, None]) * np.float32(scene.contrast)
     out = out * gain * np.asarray(scene.cast, dtype=np.float32) + np.float32(128.0 * (1.0 - scene.contrast) + offset)
-    rng = np.random.default_rng(scene.noise_seed)
-    bytes_ = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
-    noise = bytes_[0].astype(np.int16) + bytes_[1] - 255
-    out += noise.astype(np.float32) * np.float32(scene.noise / 104.5)  # 104.5: std of the sum of two uniform bytes
+    dy, dx = scene.noise_offset
+    noise = _noise_tile(size)[dy : dy + size, dx : dx + size]
+    out += noise.astype(np.float32) * np.float32(scene.noise / NOISE_SCALE)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+NOISE_SCALE = 32.0
+
+
+@lru_cache(maxsize=4)
+def _noise_tile(size: int) -> np.ndarray:
+    """Gaussian noise (std NOISE_SCALE, int8) twice the image size; an image takes a window at a random offset.
+
+    Windows of one fixed tile are far cheaper than fresh noise per image, and
+    read the same on every machine.
+    """
+    noise = np.random.default_rng(20140415).standard_normal((2 * size, 2 * size, 3)) * NOISE_SCALE
+    tile = np.clip(np.rint(noise), -127, 127).astype(np.int8)
+    tile.setflags(write=False)
+    return tile
