@@ -75,20 +75,23 @@ class Peak:
         return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:7.0f} MiB RSS (process peak)"
 
 
-def timed(fn: Callable[[], object], device: torch.device, repeats: int, peak: Peak) -> tuple[float, str]:
-    """Best of `repeats` wall times (the machine may be shared), after one warm-up; and its peak memory."""
-    fn()
-    best, memory = float("inf"), ""
-    for _ in range(repeats):
-        peak.reset()
-        start = time.perf_counter()
+def race(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, peak: Peak) -> dict:
+    """Best wall time and its peak memory for each function, over `repeats` rounds run in turn (a, b, a, b, ...)
+    after one warm-up each, so that the load of a shared machine falls on all of them alike."""
+    for fn in fns.values():
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        if elapsed < best:
-            best, memory = elapsed, peak.read()
-    return best, memory
+    best = {name: (float("inf"), "") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            peak.reset()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - start
+            if elapsed < best[name][0]:
+                best[name] = (elapsed, peak.read())
+    return best
 
 
 def make_pool(size: int, classes: int = 15, per_class: int = 40):
@@ -152,20 +155,18 @@ def bench_device(device: torch.device, args: argparse.Namespace) -> None:
     print(f"\n== {device}{threads}: Conv-4 {size} px, {WAY}-way {SHOT}-shot {QUERY} queries, {INNER_STEPS} inner steps")
 
     second, first = method_for(size, device), method_for(size, device, first_order=True)
+    net = bare_network(size, device)
 
     def harness(method: MAML) -> Callable[[], object]:
         return lambda: evaluate(method, pool, episodes, device=device, feature_cache=False)
 
-    t_harness, m_harness = timed(harness(second), device, args.repeats, peak)
-    net = bare_network(size, device)
-    t_bare, m_bare = timed(lambda: bare_run(net, tensors), device, args.repeats, peak)
-    ratio = t_harness / t_bare
+    times = race({"second": harness(second), "bare": lambda: bare_run(net, tensors), "first": harness(first)},
+                 device, args.repeats, peak)  # fmt: skip
+    (t_harness, m_harness), (t_bare, m_bare), (t_first, m_first) = times["second"], times["bare"], times["first"]
+    ratio, speedup = t_harness / t_bare, t_harness / t_first
     print(f"harness, per episode:            {1e3 * t_harness / n:8.1f} ms   peak {m_harness}")
     print(f"bare work, per episode:          {1e3 * t_bare / n:8.1f} ms   peak {m_bare}")
     print(f"harness / bare:                  {ratio:8.2f}x   (target <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'})")
-
-    t_first, m_first = timed(harness(first), device, args.repeats, peak)
-    speedup = t_harness / t_first
     print(f"evaluation, first order:         {1e3 * t_first / n:8.1f} ms/episode   peak {m_first}")
     verdict = "met" if speedup >= 1.5 else "MISSED"
     print(f"evaluation, second / first:      {speedup:8.2f}x   (target >= 1.5x: {verdict}; no meta-gradient at "
@@ -174,33 +175,33 @@ def bench_device(device: torch.device, args: argparse.Namespace) -> None:
     batch = episode_tensors(pool, sample_episodes(pool, EpisodeSpec(WAY, SHOT, QUERY, args.vmap_episodes, seed=1)),
                             device)  # fmt: skip
     second.eval()
-    results = {}
-    for path in ("loop", "vmap"):
+    logits = {}
 
-        def adapt(path: str = path) -> None:
+    def adapt(path: str) -> Callable[[], object]:
+        def run() -> None:
             with torch.no_grad():
-                results[path] = second.adapt_and_query(batch, path=path)
+                logits[path] = second.adapt_and_query(batch, path=path)
 
-        results[path + "_time"] = timed(adapt, device, args.repeats, peak)
-    (t_loop, m_loop), (t_vmap, m_vmap) = results["loop_time"], results["vmap_time"]
-    gap = (results["loop"] - results["vmap"]).abs().max().item()
+        return run
+
+    times = race({"loop": adapt("loop"), "vmap": adapt("vmap")}, device, args.repeats, peak)
+    (t_loop, m_loop), (t_vmap, m_vmap) = times["loop"], times["vmap"]
+    gap = (logits["loop"] - logits["vmap"]).abs().max().item()
     print(f"{len(batch)} episodes adapted, loop:      {t_loop:8.2f} s   peak {m_loop}")
     print(f"{len(batch)} episodes adapted, vmap:      {t_vmap:8.2f} s   peak {m_vmap}")
     print(f"vmap / loop:                     {t_vmap / t_loop:8.2f}x   (max |logit difference| {gap:.1e}, float32)")
 
     meta_batch = batch[:4]
-    for method in (first, second):
-        method.train()
 
     def meta_step(method: MAML) -> Callable[[], object]:
         def step() -> None:
-            method.zero_grad()
+            method.train().zero_grad()
             method.meta_loss(StepData(step=0, episodes=meta_batch)).backward()
 
         return step
 
-    t_fo, m_fo = timed(meta_step(first), device, args.repeats, peak)
-    t_so, m_so = timed(meta_step(second), device, args.repeats, peak)
+    times = race({"first": meta_step(first), "second": meta_step(second)}, device, args.repeats, peak)
+    (t_fo, m_fo), (t_so, m_so) = times["first"], times["second"]
     print(f"meta-training step (4 episodes), first order:  {t_fo:6.2f} s   peak {m_fo}")
     print(f"meta-training step (4 episodes), second order: {t_so:6.2f} s   peak {m_so}")
     print(f"training, second / first:        {t_so / t_fo:8.2f}x")

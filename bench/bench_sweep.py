@@ -7,7 +7,7 @@ Conv-4 at half its 64 px) so that the three sweeps finish in minutes on a 2-core
 CPU. Both splits train on SynFACS-lab, so with reuse one training serves four
 cells (two shots x two splits): 6 trainings, not 24.
 
-    python bench/bench_sweep.py [--steps 4] [--episodes 10] [--size 32] [--subjects 24]
+    python bench/bench_sweep.py [--steps 8] [--episodes 10] [--size 32] [--subjects 24]
 
 Targets: reusing training >= 2x faster than training per cell; --jobs 2 >= 1.6x
 faster than --jobs 1. The SynFACS sets are shrunk to --subjects people per domain
@@ -82,7 +82,7 @@ def warm_up(args: argparse.Namespace, scratch: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4, help="training steps per training")
+    parser.add_argument("--steps", type=int, default=8, help="training steps per training")
     parser.add_argument("--episodes", type=int, default=10, help="test episodes per cell")
     parser.add_argument("--size", type=int, default=32, help="image size in pixels")
     parser.add_argument("--subjects", type=int, default=24, help="SynFACS people per domain")

@@ -163,6 +163,9 @@ def _options(table: dict, slurm: dict) -> SweepOptions:
         raise ConfigError(f"jobs must be a positive integer, got {options.jobs!r}")
     if not isinstance(options.lease, (int, float)) or options.lease <= 0:
         raise ConfigError(f"lease must be a positive number of seconds, got {options.lease!r}")
+    for key in ("reuse_training", "resume", "retry_failed"):
+        if not isinstance(getattr(options, key), bool):
+            raise ConfigError(f"[sweep] {key} must be true or false, got {getattr(options, key)!r}")
     return options
 
 

@@ -20,6 +20,7 @@ import importlib
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat
@@ -38,12 +39,12 @@ class Cell:
 
     config: RunConfig
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """The config hash its record carries as `config_hash`."""
         return self.config.hash()
 
-    @property
+    @cached_property
     def training_hash(self) -> str:
         return self.config.training_hash()
 

@@ -37,16 +37,17 @@ def contact_sheet(
     tile = tile or int(np.clip(dataset.image_size if len(dataset) else 64, 32, 128))
     rng = np.random.default_rng(seed)
     font = ImageFont.load_default()
-    label_width = _label_width(rows, font) + 2 * GAP
+    counts = np.bincount(dataset.labels, minlength=len(dataset.classes))
+    labels = [f"{name} ({counts[dataset.classes.index(name)]})" for name in rows]
+    label_width = _text_width(labels, font) + 3 * GAP
     sheet = Image.new(
         "RGB", (label_width + subjects_per_row * (tile + GAP), len(rows) * (tile + GAP) + GAP), BACKGROUND
     )
     draw = ImageDraw.Draw(sheet)
-    for r, name in enumerate(rows):
+    for r, (name, label) in enumerate(zip(rows, labels)):
         top = GAP + r * (tile + GAP)
+        draw.text((GAP, top + tile // 2), label, fill=TEXT, font=font, anchor="lm")
         picked = pick_row(dataset, dataset.classes.index(name), subjects_per_row, rng)
-        draw.text((GAP, top + tile // 2), f"{name} ({int(np.sum(dataset.labels == dataset.classes.index(name)))})",
-                  fill=TEXT, font=font, anchor="lm")  # fmt: skip
         for c in range(subjects_per_row):
             left = label_width + c * (tile + GAP)
             if c < len(picked):
@@ -80,9 +81,9 @@ def _check_classes(dataset: FaceDataset, classes: list[str] | tuple[str, ...] | 
     return list(classes)
 
 
-def _label_width(names: list[str], font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> int:
+def _text_width(texts: list[str], font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> int:
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    return int(max((probe.textlength(f"{n} (00000)", font=font) for n in names), default=0)) + 1
+    return int(np.ceil(max((probe.textlength(t, font=font) for t in texts), default=0)))
 
 
 def _tile(image: np.ndarray, size: int) -> Image.Image:

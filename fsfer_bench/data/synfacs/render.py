@@ -20,6 +20,7 @@ from fsfer_bench.data.synfacs.face import CHEEK, CHIN_BOSS, FOLD_LEFT, FOLD_RIGH
 from fsfer_bench.data.synfacs.geometry import Pose, ellipse, face_depth, project, smooth, unit_circle
 
 SUPERSAMPLE = 2
+LIP_RED = (150, 40, 55)
 #: Depth given to shapes behind the face plane (hair at the back, shoulders): they turn the other way.
 BEHIND = -0.35
 
@@ -109,7 +110,8 @@ class Look:
     hair: Colour
     iris: Colour
     clothes: Colour
-    brow_thickness: float
+    brow_half: np.ndarray  # (9, 2): half the brow thickness along its curve, as a y offset
+    lip_line: Colour
     iris_radius: float
     shapes: dict[str, np.ndarray]
     shades: dict[tuple[float, int], Colour] = field(default_factory=dict, compare=False, repr=False)  # a cache
@@ -125,12 +127,13 @@ def make_look(model: FaceModel) -> Look:
         skin=skin,
         skin_values=tuple(float(v) for v in skin),
         blush=_rgb(_mix(skin, (235, 120, 110), 0.35)),
-        lips=_rgb(_mix(skin, (150, 40, 55), 0.55)),
+        lips=_rgb(_mix(skin, LIP_RED, 0.55)),
         brow=_rgb(_mix(f.hair, (35, 25, 20), 0.7)),
         hair=_rgb(hair),
         iris=_rgb(f.iris),
         clothes=_rgb(f.clothes),
-        brow_thickness=f.brow_thickness,
+        brow_half=np.column_stack([np.zeros(9), 0.0325 * f.brow_thickness * BROW_PROFILE]),
+        lip_line=_rgb(_mix(_mix(skin, LIP_RED, 0.55), (40, 10, 15), 0.6)),
         iris_radius=0.07 * f.eye_size,
         shapes=_static_shapes(model),
     )
@@ -245,11 +248,13 @@ def _eyes(sk: Sketch, look: Look, shape: FaceShape, gaze: np.ndarray) -> None:
 
 def _brows(sk: Sketch, look: Look, shape: FaceShape) -> None:
     p = shape.points
-    thickness = 0.065 * look.brow_thickness * np.array([0.5, 0.85, 1.0, 1.0, 0.9])
-    for brow in (p[17:22], p[26:21:-1]):
+    for brow in (p[17:22], p[26:21:-1]):  # outer end first, as BROW_PROFILE is
         curve = smooth(brow, 2)
-        t = np.interp(np.linspace(0, 4, len(curve)), np.arange(5), thickness)[:, None] * (0, 0.5)
-        sk.polygon(np.concatenate([curve - t, (curve + t)[::-1]]), look.brow)
+        sk.polygon(np.concatenate([curve - look.brow_half, (curve + look.brow_half)[::-1]]), look.brow)
+
+
+#: Brow thickness from the outer end to the inner one, at the 9 points of the smoothed brow curve.
+BROW_PROFILE = np.interp(np.linspace(0, 4, 9), np.arange(5), [0.5, 0.85, 1.0, 1.0, 0.9])
 
 
 def _nose(sk: Sketch, look: Look, shape: FaceShape) -> None:
@@ -270,23 +275,36 @@ def _mouth(sk: Sketch, look: Look, shape: FaceShape) -> None:
     upper, lower = p[[60, 61, 62, 63, 64]], p[[60, 67, 66, 65, 64]]
     gap = lower[:, 1] - upper[:, 1]
     if gap.max() > 0.012:
-        sk.polygon(smooth(p[60:68], 2, closed=True), (45, 12, 18))
-        teeth = upper + np.column_stack([np.zeros(5), np.minimum(0.08, 0.85 * gap)])
-        sk.polygon(np.concatenate([upper, teeth[::-1]]), (242, 240, 230))
-        if gap.max() > 0.09:
-            bottom = lower - np.column_stack([np.zeros(5), np.minimum(0.04, 0.3 * gap)])
-            sk.polygon(np.concatenate([lower, bottom[::-1]]), (225, 222, 212))
-    sk.line(smooth(upper, 2), _rgb(_mix(look.lips, (40, 10, 15), 0.6)), 0.9)
-    press = shape.marks["lip_press"].mean()
+        _open_mouth(sk, p, upper, lower, gap)
+    sk.line(smooth(upper, 2), look.lip_line, 0.9)
+    _lip_and_chin_marks(sk, look, shape)
+
+
+def _open_mouth(sk: Sketch, p: np.ndarray, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray) -> None:
+    """The dark cavity, upper teeth hanging from the upper lip, and lower teeth once the jaw drops far."""
+    sk.polygon(smooth(p[60:68], 2, closed=True), (45, 12, 18))
+    teeth = upper.copy()
+    teeth[:, 1] += np.minimum(0.08, 0.85 * gap)
+    sk.polygon(np.concatenate([upper, teeth[::-1]]), (242, 240, 230))
+    if gap.max() > 0.09:
+        bottom = lower.copy()
+        bottom[:, 1] -= np.minimum(0.04, 0.3 * gap)
+        sk.polygon(np.concatenate([lower, bottom[::-1]]), (225, 222, 212))
+
+
+def _lip_and_chin_marks(sk: Sketch, look: Look, shape: FaceShape) -> None:
+    """AU24's bulge over pressed lips; AU17's chin boss under a deep mentolabial furrow."""
+    p, press, chin = shape.points, shape.marks["lip_press"].mean(), shape.marks["chin"].mean()
     if press > 0.05:
         sk.line(smooth(p[[49, 51, 53]] + (0, -0.04), 2), _shade(look, 0.5, 200 * press), 1.0)
-    chin = shape.marks["chin"].mean()
-    mentolabial = p[57] + np.array([(-0.11, 0.07), (0.0, 0.1), (0.11, 0.07)])
-    if chin > 0.05:  # AU17: the chin boss bulges, dimpled, under a deep mentolabial furrow
+    if chin > 0.05:
         boss = p[CHIN_BOSS]
         sk.polygon(ellipse(boss + (0, 0.03), 0.15, 0.08, 10), _shade(look, 0.78, 200 * chin))
         sk.polygon(ellipse(boss + (0, 0.05), 0.08, 0.04, 8), _shade(look, 1.1, 200 * chin))
-    sk.line(smooth(mentolabial, 2), _shade(look, 0.5, 40 + 200 * chin), 0.8 + 0.6 * chin)
+    sk.line(smooth(p[57] + MENTOLABIAL, 2), _shade(look, 0.5, 40 + 200 * chin), 0.8 + 0.6 * chin)
+
+
+MENTOLABIAL = np.array([(-0.11, 0.07), (0.0, 0.1), (0.11, 0.07)])  # the furrow under the lower lip, from point 57
 
 
 def _wrinkles(sk: Sketch, look: Look, shape: FaceShape) -> None:
