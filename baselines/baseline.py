@@ -9,10 +9,12 @@ simple baseline competitive with meta-learning.
 
 The new classifier depends only on features, so both are `FeatureMethod`s and
 the evaluator embeds each test image once. Departures from the paper, for
-determinism: the fine-tuning is full-batch (the paper: 100 iterations of
-mini-batches of 4 from a random initialisation), the linear classifier starts
-at zero and the cosine one at the support class means (weight imprinting,
-Qi et al. 2018), so an episode's answer depends on its features alone.
+determinism: the fine-tuning is 100 full-batch SGD steps (the paper: 100 passes
+over the support set in shuffled mini-batches of 4, from a random
+initialisation; same optimiser, learning rate 0.01, momentum 0.9, weight decay
+0.001), the linear classifier starts at zero and the cosine one at the support
+class means (weight imprinting, Qi et al. 2018), so an episode's answer depends
+on its features alone.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ meta-learning; it is cheap, and strong under domain shift.
 
 The base-class mean comes from the `after_training` hook, over the training
 pool without augmentation, and is kept in a buffer so checkpoints and saved
-weights carry it.
+weights carry it. Validation during training runs before that hook, so CL2N is
+validated as L2 (the mean is still zero then).
 """
 
 from __future__ import annotations

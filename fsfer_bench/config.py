@@ -250,7 +250,12 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
     where = f"[method.{method_cls.name}]"
     options = _coerce(method_cls.Options, layers.options, where)
     method_cls.Options(**options)  # let the method's own checks run now, before any work
-    return replace(RunConfig(), **run, train=train, options=options)
+    config = replace(RunConfig(), **run, train=train, options=options)
+    if not config.train_on:  # spelt out, so hashes say what was trained on
+        from fsfer_bench.splits import get_split
+
+        config = replace(config, train_on=get_split(config.split).train_on)
+    return config
 
 
 def method_options(config: RunConfig, method_cls: type) -> Any:
