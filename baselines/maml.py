@@ -32,6 +32,8 @@ fewer classes uses the first rows. The outer (meta) learning rate is the run's
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -77,14 +79,19 @@ class Options:
             raise ConfigError(f"MAML option batched must be one of {', '.join(PATHS)}, got '{self.batched}'")
 
 
-class SplitAffineBatchNorm(nn.modules.batchnorm._BatchNorm):
-    """BatchNorm with its affine step (x * weight + bias) written out after the fused normalisation.
+class VmapSafeBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """PyTorch's BatchNorm, with an opt-in way of applying its affine step that `vmap` differentiates right.
 
-    The same function as PyTorch's BatchNorm, with the same parameters and buffers. It exists because
-    under `vmap`, second-order gradients through the fused kernel's weight and bias come out wrong once
-    they differ per episode (pytorch/functorch#534; measured here: 0.5 off in float64), while
-    these elementwise ops are right. Both paths use it, so they compute the same graph.
+    Under `vmap`, second-order gradients through the fused kernel's weight and
+    bias come out wrong once they differ per episode (pytorch/functorch#534;
+    measured here: 0.5 off in float64). With `write_affine` set, the affine step
+    (x * weight + bias) is written out after an unscaled normalisation, which
+    vmap gets right. The vmap path sets it; the loop keeps the fused kernel, as
+    the extra elementwise passes cost it about a quarter of an episode on CPU.
+    Same parameters and buffers as nn.BatchNorm, so weights load either way.
     """
+
+    write_affine = False
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() < 2:
@@ -97,24 +104,37 @@ class SplitAffineBatchNorm(nn.modules.batchnorm._BatchNorm):
             if self.momentum is None:  # cumulative average, as nn.BatchNorm does
                 factor = 1.0 / float(self.num_batches_tracked)
         use_batch = self.training or self.running_mean is None
+        if not (self.write_affine and self.affine):
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, factor,
+                                self.eps)  # fmt: skip
         y = F.batch_norm(x, self.running_mean, self.running_var, None, None, use_batch, factor, self.eps)
-        if not self.affine:
-            return y
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return y * self.weight.view(shape) + self.bias.view(shape)
 
 
-def split_batch_norms(module: nn.Module) -> None:
-    """Replace every BatchNorm in `module` by a SplitAffineBatchNorm holding the same state."""
+def vmap_safe_batch_norms(module: nn.Module) -> None:
+    """Replace every BatchNorm in `module` by a VmapSafeBatchNorm holding the same state."""
     for name, child in module.named_children():
-        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, SplitAffineBatchNorm):
-            split = SplitAffineBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                         child.track_running_stats)  # fmt: skip
-            split.load_state_dict(child.state_dict())
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, VmapSafeBatchNorm):
+            safe = VmapSafeBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                     child.track_running_stats)  # fmt: skip
+            safe.load_state_dict(child.state_dict())
             tensors = [*child.parameters(), *child.buffers()]
-            setattr(module, name, split.to(tensors[0].device) if tensors else split)
+            setattr(module, name, safe.to(tensors[0].device) if tensors else safe)
         else:
-            split_batch_norms(child)
+            vmap_safe_batch_norms(child)
+
+
+@contextlib.contextmanager
+def affine_written_out(module: nn.Module) -> Iterator[None]:
+    norms = [m for m in module.modules() if isinstance(m, VmapSafeBatchNorm)]
+    for m in norms:
+        m.write_affine = True
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.write_affine = False
 
 
 def drop_running_statistics(module: nn.Module) -> None:
@@ -149,7 +169,7 @@ class MAML(FewShotMethod):
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)
         self.head = nn.Linear(backbone.out_dim, self.options.way)
-        split_batch_norms(self.backbone)
+        vmap_safe_batch_norms(self.backbone)
         if self.options.bn == "batch":
             drop_running_statistics(self)
 
@@ -219,7 +239,8 @@ class MAML(FewShotMethod):
         def one(buffers: Params, support: torch.Tensor, labels: torch.Tensor, query: torch.Tensor) -> tuple:
             return self._episode(params, buffers, support, labels, query, way, steps)
 
-        logits, losses = vmap(one, in_dims=(copies, 0, 0, 0))(buffers, support, labels, query)
+        with affine_written_out(self):
+            logits, losses = vmap(one, in_dims=(copies, 0, 0, 0))(buffers, support, labels, query)
         self._keep_statistics(buffers)
         return logits, losses
 

@@ -10,7 +10,8 @@ matrix over the pool's classes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,16 +64,35 @@ def evaluate(
     try:
         with torch.no_grad():
             if uses_feature_cache(method, feature_cache):
-                run_episode, path = (
-                    _cached_features(method, pool, episodes, device, batch_size, progress, cache or FeatureCache()),
-                    "feature-cache",
+                run_episode = _cached_features(
+                    method, pool, episodes, device, batch_size, progress, cache or FeatureCache()
                 )
+                with one_thread():
+                    accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
+                path = "feature-cache"
             else:
-                run_episode, path = _per_episode(method, pool, device), "per-episode"
-            accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
+                accuracies, confusion = _run(_per_episode(method, pool, device), episodes, len(pool.classes), progress)
+                path = "per-episode"
     finally:
         method.train(was_training)
     return EvaluationResult(accuracies, confusion, time.perf_counter() - start, path)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run tiny tensor ops on one thread.
+
+    Classifying an episode on cached features is a handful of ops on a few
+    hundred numbers; with several threads each op waits on a thread barrier,
+    which on a busy 2-core machine made them 100x slower (13 s vs 0.13 s for
+    100 episodes, measured here).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class FeatureCache:

@@ -68,7 +68,7 @@ def test_appalled_and_hatred_are_separable_above_chance_but_not_perfectly():
     """Nearest centroid on AU vectors, centroids from 600 draws each, scored on 600 fresh draws each.
 
     This is the distribution-level check (the best case: no rendering, pose or
-    identity in the way); it measured 0.90 when written. Chance is 0.5.
+    identity in the way); it measured 0.88 when written. Chance is 0.5.
     """
     train = {name: _draws(name, 600, seed=1).mean(axis=0) for name in ("appalled", "hatred")}
     correct = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import PIL
 import pytest
 
 from fsfer_bench.data.synfacs.aus import AUS, CLASSES
@@ -13,8 +14,10 @@ from fsfer_bench.errors import ConfigError, UnknownNameError
 
 #: sha256 of the pixels of render_sample(0, "wild", 3, "hatred", 1, 48), per generator version. A change here
 #: without a GENERATOR_VERSION bump would serve stale caches; a change on another machine breaks the promise
-#: that the same (seed, domain, subject, class, index) gives the same pixels everywhere.
-GOLDEN = {1: "?"}
+#: that the same (seed, domain, subject, class, index) gives the same pixels everywhere. Rasterisation is
+#: Pillow's, so the promise holds for one Pillow release: other releases skip the check.
+GOLDEN = {2: "67d5a72ce28edd51c33d8997263064c6d217c85582c72c131d54aa7097489573"}
+GOLDEN_PILLOW = "13.0"
 
 
 def test_same_image_whatever_else_is_generated():
@@ -28,6 +31,7 @@ def test_same_image_whatever_else_is_generated():
     np.testing.assert_array_equal(other.images[1], alone.image)
 
 
+@pytest.mark.skipif(not PIL.__version__.startswith(GOLDEN_PILLOW + "."), reason="recorded with another Pillow")
 def test_golden_pixels_for_this_generator_version():
     digest = hashlib.sha256(render_sample(0, "wild", 3, "hatred", 1, 48).image.tobytes()).hexdigest()
     assert GOLDEN.get(GENERATOR_VERSION) == digest, "pixels changed: bump GENERATOR_VERSION and update GOLDEN"
@@ -89,7 +93,7 @@ def test_appalled_and_hatred_landmarks_are_separable_above_chance_but_not_perfec
     """Nearest centroid on rendered landmarks (pixel coordinates, 68 x 2), subject-disjoint halves.
 
     40 lab subjects x 2 classes x 2 images; centroids from subjects 0-19, scored
-    on 20-39. Pose, identity and AU jitter are all in the way; it measured 0.70
+    on 20-39. Pose, identity and AU jitter are all in the way; it measured 0.71
     when written, against 0.5 for chance.
     """
     made = generate("lab", n_subjects=40, images_per_class=2, classes=["appalled", "hatred"], image_size=32)

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from fsfer_bench.data.synfacs.face import CHEEK, CHIN_BOSS, FOLD_LEFT, FOLD_RIGHT, IRIS, FaceModel, FaceShape
+from fsfer_bench.data.synfacs.face import CHEEK, CHIN_BOSS, FOLD_LEFT, FOLD_RIGHT, IRIS, FaceModel, FaceShape, Identity
 from fsfer_bench.data.synfacs.geometry import Pose, ellipse, face_depth, project, smooth, unit_circle
 
 SUPERSAMPLE = 2
@@ -143,7 +143,7 @@ def _static_shapes(model: FaceModel) -> dict[str, np.ndarray]:
     f, p = model.identity, model.neutral
     width, top = p[16, 0], p[72, 1]
     shapes = {
-        "shoulders": np.array([(-2.2, 2.4), (-1.8, 1.55), (-0.5, 1.3), (0.5, 1.3), (1.8, 1.55), (2.2, 2.4)]),
+        "shoulders": np.array([(-2.2, 2.4), (-1.8, 1.35), (-0.5, 1.15), (0.5, 1.15), (1.8, 1.35), (2.2, 2.4)]),
         "neck": np.array([(-0.42, 0.4), (0.42, 0.4), (0.46, 1.5), (0.0, 1.62), (-0.46, 1.5)]) * (f.face_width, 1),
         "ear_left": ellipse((-width * 0.99, -0.02), 0.11, 0.2, 12),
         "ear_right": ellipse((width * 0.99, -0.02), 0.11, 0.2, 12),
@@ -162,13 +162,13 @@ def _hair_outer(width: float, top: float, volume: float) -> np.ndarray:
     """The outline of the hair over the skull, from the left temple over the top to the right one."""
     circle = unit_circle(24)
     upper = circle[circle[:, 1] <= 0]  # y up is negative
-    upper = upper[np.argsort(upper[:, 0])]
+    upper = upper[np.argsort(upper[:, 0], kind="stable")]
     half_height = -0.1 - top + volume
     arc = upper * (width + 0.06 + 0.5 * volume, half_height) + (0, -0.1)
     return np.concatenate([[(-width - 0.05, 0.0)], arc, [(width + 0.05, 0.0)]])
 
 
-def _hairline(width: float, f: object) -> np.ndarray:
+def _hairline(width: float, f: Identity) -> np.ndarray:
     """Where hair meets forehead, from the right temple back to the left one."""
     x = np.linspace(width * 0.98, -width * 0.98, 13)
     low = f.hair_style == "fringe"
@@ -408,7 +408,7 @@ def wild_scene(rng: np.random.Generator, look: Look, size: int) -> Scene:
         background=_rgb(base),
         clutter=clutter,
         occluders=_occluders(rng, look),
-        blur=float(0.6 * u[0] ** 2),  # most images nearly sharp, a few soft
+        blur=float(0.6 * max(0.0, 2 * u[0] - 1) ** 2),  # half the images sharp, most others nearly so
         light=(0.3 * (u[1] - 0.5), 0.2 * (u[2] - 0.5), 20 * (u[3] - 0.5)),
         cast=tuple(0.94 + 0.12 * u[4:7]),
         contrast=float(0.7 + 0.25 * u[7]),
@@ -526,15 +526,22 @@ def _draw_clutter(canvas: ImageDraw.ImageDraw, scene: Scene, size: int) -> None:
 
 def _camera(pixels: np.ndarray, scene: Scene, size: int) -> np.ndarray:
     """A lighting gradient with a colour cast, lower contrast, sensor noise: the wild camera."""
-    out = pixels.astype(np.float32)
-    ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
-    gx, gy, offset = scene.light
-    gain = (1.0 + gx * ramp[None, :, None] + gy * ramp[:, None, None]) * np.float32(scene.contrast)
-    out = out * gain * np.asarray(scene.cast, dtype=np.float32) + np.float32(128.0 * (1.0 - scene.contrast) + offset)
+    ramp = _ramp(size)
+    gx, gy, offset = (np.float32(v) for v in scene.light)
+    light = np.float32(scene.contrast) * (np.float32(1.0) + gx * ramp[None, :] + gy * ramp[:, None])
+    gain = np.empty((size, size, 3), np.float32)
+    for channel, cast in enumerate(scene.cast):  # per channel: broadcasting over a last axis of 3 is slow
+        gain[:, :, channel] = light * np.float32(cast)
+    out = pixels * gain
     dy, dx = scene.noise_offset
-    noise = _noise_tile(size)[dy : dy + size, dx : dx + size]
-    out += noise.astype(np.float32) * np.float32(scene.noise / NOISE_SCALE)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out += _noise_tile(size)[dy : dy + size, dx : dx + size] * np.float32(scene.noise / NOISE_SCALE)
+    out += np.float32(128.0 * (1.0 - scene.contrast)) + offset + np.float32(0.5)  # + 0.5: the cast truncates
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def _ramp(size: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, size, dtype=np.float32)
 
 
 NOISE_SCALE = 32.0
