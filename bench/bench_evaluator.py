@@ -37,7 +37,7 @@ def main() -> None:
     n = args.classes * args.per_class
     patterns = rng.normal(size=(args.classes, args.size, args.size, 3))
     noise = rng.normal(size=(n, args.size, args.size, 3))
-    images = np.clip(127 + 40 * (np.repeat(patterns, args.per_class, axis=0) + noise), 0, 255).astype(np.uint8)
+    images = np.clip(127 + 40 * (0.12 * np.repeat(patterns, args.per_class, axis=0) + noise), 0, 255).astype(np.uint8)
     labels = [f"class{c:02d}" for c in range(args.classes) for _ in range(args.per_class)]
     pool = make_dataset("bench", images, labels, key="bench")
     episodes = sample_episodes(pool, EpisodeSpec(5, 5, 15, args.episodes, seed=0))

@@ -190,6 +190,12 @@ def bench_device(device: torch.device, args: argparse.Namespace) -> None:
     print(f"{len(batch)} episodes adapted, loop:      {t_loop:8.2f} s   peak {m_loop}")
     print(f"{len(batch)} episodes adapted, vmap:      {t_vmap:8.2f} s   peak {m_vmap}")
     print(f"vmap / loop:                     {t_vmap / t_loop:8.2f}x   (max |logit difference| {gap:.1e}, float32)")
+    exact = method_for(size, device).double().eval()
+    in64 = [Episode(e.support.double(), e.support_labels, e.query.double(), e.query_labels, e.classes)
+            for e in batch[:4]]  # fmt: skip
+    with torch.no_grad():
+        gap64 = (exact.adapt_and_query(in64, path="loop") - exact.adapt_and_query(in64, path="vmap")).abs().max()
+    print(f"  in float64 (4 episodes):       {gap64.item():.1e}   (the rest is float32 rounding, grown by inner steps)")
 
     meta_batch = batch[:4]
 

@@ -269,7 +269,9 @@ class _Loop:
         if accuracy is None:
             return
         self.report.validation.append({"stage": stage.name, "step": self.step, "accuracy": accuracy})
-        if accuracy > self.best_accuracy:
+        # Ties go to the later model: when validation saturates (easy base classes),
+        # it carries no signal against further training, e.g. EGS-Net's second stage.
+        if accuracy >= self.best_accuracy:
             self.best_accuracy, self.stale = accuracy, 0
             self.best_state = copy.deepcopy(self.method.state_dict())
             self.report.best = {"stage": stage.name, "step": self.step, "accuracy": accuracy}
