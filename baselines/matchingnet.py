@@ -77,9 +77,8 @@ class MatchingNet(FeatureMethod):
     profiles = {
         # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 145 s on a shared
         # 2-core CPU (SynFACS_C 5-shot: 52.8%).
-        "quick": {"backbone": "conv4", "image_size": 64,
-                  "train": {"steps": 150, "way": 5, "shot": 5, "query": 5, "lr": 1e-3, "val_every": 75,
-                            "val_episodes": 50}},
+        # The harness's default training budget, as ProtoNet and EGS-Net get it.
+        "quick": {"backbone": "conv4", "image_size": 64},
         # Vinyals et al. train on mini-ImageNet with Conv-4 at 84 px, 5-way, 15 queries; the step count
         # is a GPU budget comparable to ProtoNet's.
         "paper": {"backbone": "conv4", "image_size": 84,

@@ -106,9 +106,8 @@ class RelationNet(FeatureMethod):
     profiles = {
         # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 107 s on a shared
         # 2-core CPU (SynFACS_C 5-shot: 45.4%).
-        "quick": {"backbone": "conv4", "image_size": 64,
-                  "train": {"steps": 150, "way": 5, "shot": 5, "query": 5, "lr": 1e-3, "val_every": 75,
-                            "val_episodes": 50}},
+        # The harness's default training budget, as ProtoNet and EGS-Net get it.
+        "quick": {"backbone": "conv4", "image_size": 64},
         # Sung et al.: Adam 1e-3, 5-way with 15 (1-shot) or 10 (5-shot) queries, 500k episodes at 84 px.
         "paper": {"backbone": "conv4", "image_size": 84,
                   "train": {"steps": 500000, "way": 5, "shot": 5, "query": 10, "lr": 1e-3, "weight_decay": 0.0,

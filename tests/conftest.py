@@ -23,4 +23,4 @@ def shared_data() -> Path:
     root = os.environ.get("FSFER_DATA")
     if not root or not Path(root).is_dir():
         pytest.skip("FSFER_DATA is not set to the shared datasets folder")
-    return Path(root)
+    return Path(root).resolve()  # absolute: tests symlink into it from tmp folders
