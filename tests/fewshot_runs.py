@@ -34,6 +34,8 @@ CHANCE = 20.0  # percent, 5-way
 _EPISODIC = {"steps": 60, "shot": 5, "query": 5}
 #: Per method: training settings (over TrainSettings defaults, without validation) and options.
 BUDGETS: dict[str, tuple[dict, dict]] = {
+    "protonet": (_EPISODIC, {}),
+    "pixels": ({}, {}),
     "matchingnet": (_EPISODIC, {}),
     "relationnet": ({**_EPISODIC, "steps": 100}, {}),
     "maml": ({"steps": 15, "shot": 5, "query": 5, "weight_decay": 0.0}, {"first_order": True, "meta_batch": 2}),
