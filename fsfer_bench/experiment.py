@@ -242,6 +242,7 @@ def run(
     """
     store = store or Store(config.out)
     store.check_writable()
+    environment()  # versions and commit as of now, before the long part
     device = resolve_device(config.device)
     pools = build_pools(config)
     episode_sets = sample_test_episodes(config, pools.target)

@@ -13,6 +13,7 @@ sweeps read records through `load` and `iter_records`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -99,8 +100,13 @@ def new_record_id(method: str, split: str, shot: int, seed: int) -> str:
     return f"{method}_{split}_{shot}shot_seed{seed}_{stamp}_{uuid.uuid4().hex[:8]}"
 
 
+@functools.cache
 def environment() -> dict:
-    """Versions and the git commit, so a record says what produced it."""
+    """Versions and the git commit, so a record says what produced it.
+
+    Read once per process, at its first run, so that a commit made while a long
+    sweep is running is not credited with records of code loaded before it.
+    """
     import torch
 
     from fsfer_bench import __version__
