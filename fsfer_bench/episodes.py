@@ -49,7 +49,7 @@ class EpisodeSet:
     """
 
     spec: EpisodeSpec
-    pool_fingerprint: str
+    pool_id: str
     classes: np.ndarray  # (E, N) int64
     support: np.ndarray  # (E, N, K) int64
     query: np.ndarray  # (E, N, Q) int64
@@ -58,7 +58,7 @@ class EpisodeSet:
     def hash(self) -> str:
         h = hashlib.sha256()
         h.update(json.dumps(asdict(self.spec), sort_keys=True).encode())
-        h.update(self.pool_fingerprint.encode())
+        h.update(self.pool_id.encode())
         for a in (self.classes, self.support, self.query):
             h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
         return h.hexdigest()[:16]
@@ -77,7 +77,7 @@ class EpisodeSet:
             support=self.support,
             query=self.query,
             spec=json.dumps(asdict(self.spec)),
-            pool_fingerprint=self.pool_fingerprint,
+            pool_id=self.pool_id,
         )
 
     @classmethod
@@ -85,7 +85,7 @@ class EpisodeSet:
         with np.load(path, allow_pickle=False) as z:
             return cls(
                 spec=EpisodeSpec(**json.loads(str(z["spec"]))),
-                pool_fingerprint=str(z["pool_fingerprint"]),
+                pool_id=str(z["pool_id"]),
                 classes=z["classes"],
                 support=z["support"],
                 query=z["query"],
@@ -183,4 +183,4 @@ def sample_episodes(pool: FaceDataset, spec: EpisodeSpec, min_per_class: int | N
     rng = np.random.default_rng(spec.seed)
     draws = [sampler.draw(rng) for _ in range(spec.episodes)]
     classes, support, query = (np.stack(parts).astype(np.int64) for parts in zip(*draws))
-    return EpisodeSet(spec, pool.fingerprint, classes, support, query)
+    return EpisodeSet(spec, pool.content_id(), classes, support, query)

@@ -8,6 +8,7 @@ it. Per-image metadata (label, subject, source, domain) sits in parallel arrays.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -59,6 +60,23 @@ class FaceDataset:
     @property
     def has_subjects(self) -> bool:
         return len(self) > 0 and bool(np.all(self.subjects != UNKNOWN_SUBJECT))
+
+    def content_id(self) -> str:
+        """What the pool holds, image by image, but not how it was decoded.
+
+        A hash of each image's source, file, class, person and domain, plus
+        `notes["content"]` (how generated data was made). Image size, crop and
+        alignment are left out on purpose: a method run at 32 px faces the same
+        test episodes as one run at 64 px. Episode sets are keyed by this.
+        """
+        h = hashlib.sha256()
+        names = np.asarray(self.classes, dtype=str)[self.labels] if len(self) else np.empty(0, dtype=str)
+        files = self.files if self.files is not None else np.full(len(self), "")
+        for column in (self.sources, files, names, self.subjects, self.domains):
+            h.update("\x1f".join(np.asarray(column, dtype=str).tolist()).encode())
+            h.update(b"\0")
+        h.update(json.dumps(self.notes.get("content"), sort_keys=True).encode())
+        return h.hexdigest()[:20]
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.classes))

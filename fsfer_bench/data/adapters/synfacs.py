@@ -64,12 +64,13 @@ def load_synfacs(
             key=key,
             landmarks=made.landmarks,
             classes=CLASSES,
-            notes={"synfacs_version": str(GENERATOR_VERSION), "synfacs_seed": str(seed)},
         )
         # make_dataset names the source after the dataset; both domains come from one source
         return replace(dataset, sources=np.full(len(dataset), SOURCE))
 
-    return cached_dataset(f"synfacs-{domain}-{key}", build)
+    # set after the cache, so entries cached before this note existed carry it too
+    content = {"generator": f"SynFACS v{GENERATOR_VERSION}", "seed": seed, "subjects": n_subjects}
+    return replace(cached_dataset(f"synfacs-{domain}-{key}", build), notes={"content": content})
 
 
 @register_dataset("SynFACS-lab", layout=LAYOUT, source=SOURCE, needs_files=False)
