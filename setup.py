@@ -1,12 +1,14 @@
 """Install fsfer-bench: the harness (fsfer_bench), its baselines and EGS-Net."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="fsfer-bench",
     version="0.1.0",
     description="A benchmark harness for few-shot facial expression recognition",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["fsfer_bench", "fsfer_bench.*", "baselines", "baselines.*", "egsnet", "egsnet.*"]),

@@ -58,7 +58,9 @@ def main() -> None:
     speedup, overhead = slow.seconds / fast.seconds, fast.seconds / forward
     same = np.array_equal(fast.accuracies, slow.accuracies)
     print(f"speed-up of the fast path:      {speedup:8.1f}x   (target >= 20x: {'met' if speedup >= 20 else 'MISSED'})")
-    print(f"fast path / one forward pass:   {overhead:8.2f}x   (target <= 1.5x: {'met' if overhead <= 1.5 else 'MISSED'})")
+    print(
+        f"fast path / one forward pass:   {overhead:8.2f}x   (target <= 1.5x: {'met' if overhead <= 1.5 else 'MISSED'})"
+    )
     print(f"identical per-episode accuracies: {same}   (mean {fast.accuracies.mean():.2f} %)")
 
 
