@@ -28,6 +28,9 @@ from fsfer_bench.report.cells import Cell, read_record
 FORMATS = (".png", ".pdf")
 CI_NOTE = "mean ± 95% Student-t CI over episodes"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: tab10, then ten colours of tab20b: 20 distinct ones, so a table's dozen methods never share one.
+COLOURS = (*(f"C{i}" for i in range(10)), "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+           "#5254a3", "#8ca252", "#bd9e39", "#ad494a", "#a55194")  # fmt: skip
 
 
 def check_figure_path(path: str | Path) -> Path:
@@ -85,7 +88,8 @@ def shots_figure(cells: Sequence[Cell]) -> Figure:
         offset = (i - (len(methods) - 1) / 2) * dodge
         ax.errorbar(
             [c.shot + offset for c in mine], [c.summary.mean for c in mine], yerr=[c.summary.ci95 for c in mine],
-            marker=MARKERS[i % len(MARKERS)], capsize=4, linewidth=1.5, label=method,
+            marker=MARKERS[i % len(MARKERS)], color=COLOURS[i % len(COLOURS)], capsize=4, linewidth=1.5,
+            label=method,
         )  # fmt: skip
     ax.set_xticks(shots)
     ax.set_xlabel("shots per class")
@@ -168,7 +172,8 @@ def per_class_figure(confusions: Sequence[Confusion]) -> Figure:
     fig, ax = _figure(8.5, 1.6 + 0.32 * len(table))
     ax.hlines(y, table.min(axis=1), table.max(axis=1), color="0.8", linewidth=3, zorder=1)
     for i, method in enumerate(table.columns):
-        ax.scatter(table[method], y, marker=MARKERS[i % len(MARKERS)], s=36, zorder=2, label=method)
+        ax.scatter(table[method], y, marker=MARKERS[i % len(MARKERS)], color=COLOURS[i % len(COLOURS)], s=36,
+                   zorder=2, label=method)  # fmt: skip
     ax.set_yticks(y, [_class_label(c) for c in table.index], fontsize=9)
     ax.set_ylim(len(table) - 0.5, -0.5)  # hardest at the top
     first = confusions[0]
@@ -230,7 +235,7 @@ def histogram_figure(cells: Sequence[Cell]) -> Figure:
     fig, ax = _figure(8.4, 4.2)
     for i, cell in enumerate(cells):
         s = cell.summary
-        color = f"C{i}"
+        color = COLOURS[i % len(COLOURS)]
         label = f"{cell.method}: {s.mean:.2f} ± {s.ci95:.2f}"
         ax.hist(cell.accuracies, bins=edges, histtype="step", linewidth=1.6, color=color, label=label)
         ax.axvline(s.mean, color=color, linestyle="--", linewidth=1)

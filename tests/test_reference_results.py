@@ -1,0 +1,53 @@
+"""The committed reference results: complete, paired, and what results/README.md shows.
+
+The numbers in results/README.md are only worth reading if they are exactly what the
+committed records give. So this regenerates the tables with results/make_report.sh, on a
+copy of the store, and compares them with the committed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fsfer_bench.results import load
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
+
+pytestmark = pytest.mark.skipif(not RECORDS, reason="no reference records committed")
+
+
+def test_every_record_has_its_episode_set() -> None:
+    for path in RECORDS:
+        episode_hash = json.loads(path.read_text())["episode_hash"]
+        assert (RESULTS / "episodes" / f"{episode_hash}.npz").is_file(), path.name
+
+
+def test_methods_on_a_cell_share_their_episodes() -> None:
+    """Every method faced the same test on each (split, shot): the paired tests in the tables rely on it."""
+    runs = load(RESULTS)
+    for (split, shot), group in runs.groupby(["split", "shot"]):
+        assert group["episode_hash"].nunique() == 1, f"{split} {shot}-shot: {sorted(set(group['episode_hash']))}"
+        assert set(group["n_episodes"]) == {600}, f"{split} {shot}-shot"
+
+
+def test_each_cell_has_one_record_per_seed() -> None:
+    runs = load(RESULTS)
+    counts = runs.groupby(["method", "split", "shot", "seed"]).size()
+    assert counts.max() == 1, counts[counts > 1]
+
+
+def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
+    if shutil.which("fsfer-bench") is None:
+        pytest.skip("the fsfer-bench command is not installed")
+    copy = tmp_path / "results"
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("models", "claims", "plots"))
+    subprocess.run(["bash", str(copy / "make_report.sh")], check=True, capture_output=True, cwd=tmp_path)
+    assert (copy / "README.md").read_text() == (RESULTS / "README.md").read_text()
+    for table in sorted((RESULTS / "tables").iterdir()):
+        assert (copy / "tables" / table.name).read_text() == table.read_text(), table.name
