@@ -86,3 +86,24 @@ def test_a_method_or_shot_without_runs_lists_what_exists(paired_store):
         _compare(paired_store, methods=("A", "protonet"))
     with pytest.raises(StoreError, match=r"no runs of A on Fake_C at 5 shot\(s\); it has runs on Fake_C \(shots 1\)"):
         _compare(paired_store, shot=5)
+
+
+def test_several_seeds_also_give_an_interval_across_seeds(tmp_path):
+    """Pooled episodes hide training variance; the per-seed differences and their t-interval show it."""
+    store = Store(tmp_path)
+    for seed, gap in ((0, 1.0), (1, 5.0), (2, -3.0)):
+        accs = np.linspace(40.0, 80.0, 60)
+        store.write(record("A", seed=seed, accs=accs + gap))
+        store.write(record("B", seed=seed, accs=accs))
+    c = _compare(tmp_path)
+    assert c.seed_differences == pytest.approx((1.0, 5.0, -3.0))
+    gaps = np.array([1.0, 5.0, -3.0])
+    assert c.across_seeds.mean == pytest.approx(1.0)
+    assert c.across_seeds.ci95 == pytest.approx(st.t.ppf(0.975, 2) * gaps.std(ddof=1) / np.sqrt(3))
+    text = format_comparison(c)
+    assert "+1.00, +5.00, -3.00" in text and "over 3 seeds" in text
+
+
+def test_one_seed_gives_no_interval_across_seeds(paired_store):
+    c = _compare(paired_store)
+    assert c.across_seeds is None and "across seeds" not in format_comparison(c)

@@ -1,5 +1,10 @@
 """Two methods on the same episodes: paired difference, its CI, two paired tests, win/tie/loss.
 
+With several seeds, the episode-level figures pool every seed's episodes, and so are
+conditional on the few trained models behind them: they say nothing of how much a
+retraining would move the means. So the comparison also gives each seed's mean difference
+and a Student-t interval across seeds, which does count that variance (wide with few seeds).
+
 Callable from Python as well as through `fsfer-bench compare`:
 
     from fsfer_bench.results import load
@@ -11,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from fsfer_bench.report.cells import Cell, UnpairedEpisodesError, find_cell
-from fsfer_bench.stats import PairedComparison, Summary, paired_compare
+from fsfer_bench.stats import PairedComparison, Summary, paired_compare, summarise
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class Comparison:
     summary_a: Summary
     summary_b: Summary
     paired: PairedComparison  # differences are a - b, in accuracy points
+    seed_differences: tuple[float, ...]  # mean of a - b over each seed's episodes, in seed order
+    across_seeds: Summary | None  # of seed_differences, with 2 seeds or more
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,9 +49,12 @@ def compare_methods(runs: pd.DataFrame, a: str, b: str, split: str, shot: int) -
     """
     cell_a, cell_b = find_cell(runs, a, split, shot), find_cell(runs, b, split, shot)
     check_paired(cell_a, cell_b)
+    per_seed = np.split(cell_a.accuracies - cell_b.accuracies, np.cumsum(cell_a.episode_counts)[:-1])
+    seed_differences = tuple(float(d.mean()) for d in per_seed)
     return Comparison(
         a, b, split, shot, cell_a.way, cell_a.seeds, cell_a.summary, cell_b.summary,
         paired_compare(cell_a.accuracies, cell_b.accuracies),
+        seed_differences, summarise(seed_differences) if len(seed_differences) > 1 else None,
     )  # fmt: skip
 
 
@@ -73,5 +84,17 @@ def format_comparison(c: Comparison) -> str:
             f"  Wilcoxon signed-rank   p = {p.wilcoxon_pvalue:.3g}",
             f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}"
             f"  (episodes where {c.a} is better / equal / worse)",
+            *_across_seeds_lines(c),
         ]
     )
+
+
+def _across_seeds_lines(c: Comparison) -> list[str]:
+    if c.across_seeds is None:
+        return []
+    each = ", ".join(f"{d:+.2f}" for d in c.seed_differences)
+    return [
+        f"  per seed               {each} points",
+        f"  across seeds           {c.across_seeds.mean:+6.2f} ± {c.across_seeds.ci95:.2f} points "
+        f"(95% t-CI over {len(c.seed_differences)} seeds: counts retraining, unlike the figures above)",
+    ]
