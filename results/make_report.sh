@@ -40,6 +40,19 @@ fsfer-bench plot confusion --results results --method egsnet --split SynFACS_C -
 fsfer-bench plot histogram --results results --split SynFACS_C --shot 5 --methods protonet,egsnet-sim,egsnet \
   --out results/plots/histogram_SynFACS_C_5shot.png
 
+# The seed study (run_seed_study.sh): each seed's row, and each paired comparison across seeds.
+study=(--results results/seed_study --methods protonet,egsnet-sim,egsnet-joint,egsnet)
+fsfer-bench report "${study[@]}" --splits SynFACS_C,CFEE_C --no-pool-seeds --format markdown \
+  --out results/tables/seed_study.md
+for split in SynFACS_C CFEE_C; do
+  for other in protonet egsnet-sim egsnet-joint; do
+    for shot in 1 5; do
+      fsfer-bench compare egsnet "$other" --results results/seed_study --split "$split" --shot "$shot"
+      echo
+    done
+  done
+done >results/tables/seed_study_compare.txt
+
 # Paste each markdown table into README.md between its markers.
 python - <<'EOF'
 import re
@@ -47,8 +60,9 @@ from pathlib import Path
 
 readme = Path("results/README.md")
 text = readme.read_text()
-for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus"):
-    table = Path(f"results/tables/{name}.md").read_text()
+for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus", "seed_study", "seed_study_compare"):
+    path = Path(f"results/tables/{name}.md")
+    table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
     marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
     text = marker.sub(lambda m: m.group(1) + table + m.group(2), text)
 readme.write_text(text)
