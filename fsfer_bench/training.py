@@ -42,6 +42,9 @@ class TrainingReport:
     best: dict | None = None
     stopped_early: bool = False
     resumed_from: int | None = None
+    # CPU float sums, and so the trained weights, depend on the number of torch threads:
+    # the same config and seed give the same model only at the same thread count.
+    torch_threads: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,7 +184,11 @@ def fit(
     train_pool, val_pool = split_validation(pool, settings.val_fraction, np.random.default_rng([seed, 2]))
     data = _Data(train_pool, settings, device, seed, method.inputs)
     validator = _Validator(val_pool, settings, seed)
-    report = TrainingReport(train_images=len(train_pool), val_images=0 if val_pool is None else len(val_pool))
+    report = TrainingReport(
+        train_images=len(train_pool),
+        val_images=0 if val_pool is None else len(val_pool),
+        torch_threads=torch.get_num_threads(),
+    )
     loop = _Loop(method, settings, data, validator, report, device, checkpoint, progress)
     if resume and checkpoint is not None and checkpoint.exists():
         loop.restore(checkpoint)

@@ -49,6 +49,7 @@ def test_json_records_carry_mean_ci_and_episodes(tmp_path):
         assert r["n_episodes"] == 30 and len(r["accuracies"]) == 30
         assert 0 <= r["mean"] <= 100 and r["ci95"] > 0 and r["ci95_z"] < r["ci95"]
         assert r["config"]["method"] == "protonet" and r["git_commit"] is not None
+        assert r["training"]["torch_threads"] == torch.get_num_threads()  # CPU numbers depend on it
         assert (tmp_path / "episodes" / f"{r['episode_hash']}.npz").exists()
     assert len(list((tmp_path / "records").rglob("*.json"))) == 2
 
