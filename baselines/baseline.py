@@ -57,8 +57,8 @@ class CosineClassifier(nn.Module):
         return self.scale * F.normalize(features, dim=1) @ F.normalize(self.weight, dim=1).T
 
 
-# CPU: Conv-4 at 64 px, 120 batches of 64: 107 s (Baseline) and 179 s (Baseline++) on a shared 2-core CPU
-# (SynFACS_C 5-shot: 68.4% and 59.5%).
+# CPU: Conv-4 at 64 px, 120 batches of 64: 103 s (Baseline) and 125 s (Baseline++) of one core in the
+# reference run (results/, SynFACS_C 5-shot: 70.07% and 61.48%).
 _QUICK = {"backbone": "conv4", "image_size": 64,
           "train": {"steps": 120, "batch_size": 64, "lr": 1e-3, "val_every": 60, "val_episodes": 50}}  # fmt: skip
 # Chen et al.: Adam 1e-3, batches of 16, augmentation, Conv-4 at 84 px; their 400 epochs of

@@ -75,8 +75,8 @@ class MatchingNet(FeatureMethod):
     Options = Options
     training_loop = "episodic"
     profiles = {
-        # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 145 s on a shared
-        # 2-core CPU (SynFACS_C 5-shot: 52.8%).
+        # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 89 s of one core in
+        # the reference run (results/, SynFACS_C 5-shot: 54.18%).
         # The harness's default training budget, as ProtoNet and EGS-Net get it.
         "quick": {"backbone": "conv4", "image_size": 64},
         # Vinyals et al. train on mini-ImageNet with Conv-4 at 84 px, 5-way, 15 queries; the step count

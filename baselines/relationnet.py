@@ -104,8 +104,8 @@ class RelationNet(FeatureMethod):
     Options = Options
     training_loop = "episodic"
     profiles = {
-        # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 107 s on a shared
-        # 2-core CPU (SynFACS_C 5-shot: 45.4%).
+        # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 111 s of one core in
+        # the reference run (results/, SynFACS_C 5-shot: 44.91%).
         # The harness's default training budget, as ProtoNet and EGS-Net get it.
         "quick": {"backbone": "conv4", "image_size": 64},
         # Sung et al.: Adam 1e-3, 5-way with 15 (1-shot) or 10 (5-shot) queries, 500k episodes at 84 px.

@@ -46,7 +46,8 @@ class SimpleShot(FeatureMethod):
     Options = Options
     training_loop = "batch"
     profiles = {
-        # CPU: Conv-4 at 64 px, 120 batches of 64: 139 s on a shared 2-core CPU (SynFACS_C 5-shot: 57.9%).
+        # CPU: Conv-4 at 64 px, 120 batches of 64: 113 s of one core in the reference run (results/,
+        # SynFACS_C 5-shot: 58.85%).
         "quick": {"backbone": "conv4", "image_size": 64,
                   "train": {"steps": 120, "batch_size": 64, "lr": 1e-3, "val_every": 60, "val_episodes": 50}},
         # Wang et al. (Conv-4 on mini-ImageNet): SGD 0.1 for 90 epochs of batch 256; the harness's

@@ -178,8 +178,8 @@ def _claim(board: ClaimBoard, cells: tuple[Cell, ...]) -> tuple[dict[str, Claim]
             where = holder.describe() if holder else "it just ended"
             outcomes.append(CellOutcome(cell, SKIPPED, f"running elsewhere ({where})"))
     except StoreError:
-        with contextlib.suppress(OSError):
-            for claim in claims.values():
+        for claim in claims.values():  # each on its own: one failed release must not keep the others held
+            with contextlib.suppress(OSError):
                 board.release(claim)
         raise
     return claims, outcomes
