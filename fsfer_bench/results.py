@@ -30,25 +30,11 @@ import pandas as pd
 
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.errors import FsferWarning, StoreError
+from fsfer_bench.files import write_json_atomic
 
 SCHEMA = 1
 #: Fields every record must have to be read at all; the rest may be missing in old records.
 REQUIRED = ("method", "split", "way", "shot", "query", "seed", "accuracies", "episode_hash")
-
-
-def write_json_atomic(path: Path, obj: object) -> None:
-    """Write JSON so that readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Store:
