@@ -173,6 +173,11 @@ class MAML(FewShotMethod):
         if self.options.bn == "batch":
             drop_running_statistics(self)
 
+    def is_transductive(self) -> bool:
+        """With bn="batch" the queries are normalised with their own batch's statistics, so one query's
+        answer depends on the others; with running statistics it does not."""
+        return self.options.bn == "batch"
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))
 

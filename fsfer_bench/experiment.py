@@ -27,6 +27,7 @@ from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
 from fsfer_bench.methods import FewShotMethod
+from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
 from fsfer_bench.registry import LoadOptions, get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
@@ -45,6 +46,8 @@ class Pools:
     train_on: tuple[str, ...]
     overlap_classes: tuple[str, ...]
     skipped_sources: tuple[str, ...] = ()
+    same_database: bool = False  # training shares the target's database (leakage.py)
+    train_duplicates_removed: int = 0  # training images identical to a test image, dropped
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,11 +90,7 @@ def training_pool(
     Returns (pool, sources used, sources skipped). Sources skipped are those of
     the 'multiple' shorthand that are not present on disk.
     """
-    if split.target in names and not allow_overlap:
-        raise ConfigError(
-            f"training on {split.target}, the target's own dataset, shares its people with the test pool; "
-            "choose other --train-on sources, or pass --allow-overlap to do it anyway"
-        )
+    check_training_sources(names, split, allow_overlap)
     optional = set(TRAIN_SETS["multiple"]) if len(names) > 1 else set()
     loaded, skipped = [], []
     for name in names:
@@ -129,8 +128,10 @@ def build_pools(config: RunConfig) -> Pools:
     target = target_pool(split, sources, options)
     names = expand_train_on(config.train_on or split.train_on)
     train, used, skipped = training_pool(names, split, sources, options, config.allow_overlap)
+    same = bool(same_database_sources(used, split))
+    train, removed = drop_duplicates(train, target) if same else (train, 0)
     overlap = tuple(c for c in target.classes if c in train.classes)
-    return Pools(target, train, used, overlap, skipped)
+    return Pools(target, train, used, overlap, skipped, same, removed)
 
 
 def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
@@ -258,6 +259,7 @@ def run(
         )  # fmt: skip
         record = make_record(replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device)
         record["training"]["reused"] = reused
+        record["transductive"] = method.is_transductive()
         store.write(record, episodes)
         records.append(record)
     return records
@@ -283,6 +285,9 @@ def make_record(config: RunConfig, pools: Pools, episodes: EpisodeSet, result, r
         "episodes": config.episodes,
         "seed": config.seed,
         "subject_disjoint": config.subject_disjoint and pools.target.has_subjects,
+        "support_rule": episodes.support_rule,
+        "same_database": pools.same_database,
+        "train_duplicates_removed": pools.train_duplicates_removed,
         "mean": summary.mean,
         "ci95": summary.ci95,
         "ci95_z": summary.ci95_z,

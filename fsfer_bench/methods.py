@@ -144,12 +144,19 @@ class FewShotMethod(nn.Module):
     training_loop: ClassVar[str] = "episodic"
     #: "images", or "landmarks" for methods that work on facial geometry (68 points per image).
     inputs: ClassVar[str] = "images"
+    #: Whether the answer for one query depends on the episode's other queries (e.g. BatchNorm over the query
+    #: batch at test time). Such a method is tabulated with a mark: it sees the whole test batch at once.
+    transductive: ClassVar[bool] = False
 
     def __init__(self, backbone: Backbone, options: Any = None, num_base_classes: int = 0) -> None:
         super().__init__()
         self.backbone = backbone
         self.options = options if options is not None else self.Options()
         self.num_base_classes = num_base_classes
+
+    def is_transductive(self) -> bool:
+        """Whether this instance, with its options, is transductive; override where options decide it."""
+        return self.transductive
 
     def predict(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Logits (len(query), N) for one episode whose support labels are 0..N-1."""

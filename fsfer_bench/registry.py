@@ -68,6 +68,8 @@ class DatasetAdapter:
     # `data check` reads it
     scan: Callable[[Path, LoadOptions], Any] | None = None
     generic: bool = False  # a catch-all layout (class folders, manifest): tried after the specific ones
+    # the database the images come from (RAF-DB basic and compound are one); None: the dataset's own name
+    database: str | None = None
 
 
 def register_dataset(
@@ -80,12 +82,13 @@ def register_dataset(
     needs_files: bool = True,
     scan: Callable[[Path, LoadOptions], Any] | None = None,
     generic: bool = False,
+    database: str | None = None,
 ) -> Callable[[Callable[[Path, LoadOptions], FaceDataset]], Callable[[Path, LoadOptions], FaceDataset]]:
     """Function decorator: register `load(root, options) -> FaceDataset` under `name`."""
 
     def decorate(load: Callable[[Path, LoadOptions], FaceDataset]) -> Callable[[Path, LoadOptions], FaceDataset]:
         _datasets[name] = DatasetAdapter(
-            name, folders or (name,), layout, source, load, looks_like, needs_files, scan, generic
+            name, folders or (name,), layout, source, load, looks_like, needs_files, scan, generic, database
         )
         return load
 

@@ -26,6 +26,8 @@ class Split:
     train_on: tuple[str, ...]
     description: str
     target_domain: str | None = None  # keep only this domain of the target
+    #: training sources from the target's own database that the split's protocol prescribes (see leakage.py)
+    same_database_train: tuple[str, ...] = ()
 
     def target_classes(self, available: tuple[str, ...]) -> tuple[str, ...]:
         """The test classes, given the classes the target dataset actually has."""
@@ -79,7 +81,14 @@ SPLITS = {
         Split("CFEE_B", "CFEE", BASIC_WITH_NEUTRAL, TRAIN_SETS["single"], "CFEE, 7 basic classes with neutral"),
         Split("EmotioNet_C", "EmotioNet", COMPOUND_PRESENT, TRAIN_SETS["single"], "EmotioNet, its compound classes"),
         Split("EmotioNet_B", "EmotioNet", BASIC, TRAIN_SETS["single"], "EmotioNet, its basic classes"),
-        Split("RAF_C", "RAF-DB-compound", RAF_COMPOUND, ("CKplus",), "RAF-DB compound, 11 classes"),
+        Split(
+            "RAF_C",
+            "RAF-DB-compound",
+            RAF_COMPOUND,
+            ("CKplus",),
+            "RAF-DB compound, 11 classes; RAF-DB basic may train it (--train-on single), as in EGS-Net",
+            same_database_train=("RAF-DB",),
+        ),
         Split(
             "RAF_B",
             "RAF-DB",

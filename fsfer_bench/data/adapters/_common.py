@@ -101,6 +101,7 @@ def register_layout(
     looks_like: Callable[[Path], bool],
     folders: tuple[str, ...] | None = None,
     generic: bool = False,
+    database: str | None = None,
 ) -> Callable[[Callable[[Path, LoadOptions], Listing]], Callable[[Path, LoadOptions], Listing]]:
     """Register `scan(folder, options) -> Listing` as dataset `name`, loading through `load_listing`."""
 
@@ -109,7 +110,14 @@ def register_layout(
             return load_listing(scan(folder, options), options)
 
         register_dataset(
-            name, folders=folders, layout=layout, source=source, looks_like=looks_like, scan=scan, generic=generic
+            name,
+            folders=folders,
+            layout=layout,
+            source=source,
+            looks_like=looks_like,
+            scan=scan,
+            generic=generic,
+            database=database,
         )(load)
         return scan
 

@@ -37,6 +37,7 @@ def label_files(folder: Path) -> list[Path]:
 
 @register_layout(
     "AffectNet",
+    database="AffectNet",
     layout=f"{' and/or '.join(CSVS)} ({', '.join(COLUMNS)}, ...) + {IMAGES}/<sub>/<file>",
     source="http://mohammadmahoor.com/affectnet/, Mollahosseini, Hasani & Mahoor, by licence agreement",
     looks_like=lambda folder: bool(label_files(folder)),

@@ -52,6 +52,7 @@ def looks_like(folder: Path) -> bool:
 
 @register_layout(
     "CFEE",
+    database="CFEE",
     layout="images/NNNN.jpg + label.csv (Index, identity, emotion_idx, emotion_cat, type)",
     source="Aleix Martinez's lab at The Ohio State University, https://cbcsl.ece.ohio-state.edu, by licence "
     "agreement; Du, Tao & Martinez, PNAS 2014",

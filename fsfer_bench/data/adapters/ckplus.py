@@ -58,6 +58,7 @@ def is_ck48(folder: Path) -> bool:
 
 @register_layout(
     "CKplus",
+    database="CK+",
     folders=("CKplus", "CK+", "CKplus48", "CK+48"),
     layout=f"{FRAMES}/S005/001/*.png + {LABEL_DIR}/S005/001/*_emotion.txt, or CK+48's <class>/S005_001_NN.png",
     source="https://www.jeffcohn.net/Resources/, by the CK+ agreement of the University of Pittsburgh; "

@@ -16,6 +16,7 @@ from fsfer_bench.registry import LoadOptions
 
 @register_layout(
     "EmotioNet",
+    database="EmotioNet",
     layout=f"{MANIFEST} with columns path,label[,subject] listing the images you downloaded "
     "(labels: basic or compound expression names)",
     source="https://cbcsl.ece.ohio-state.edu/dbform_emotionet.html, Benitez-Quiroz et al. 2016: URL lists, "

@@ -43,6 +43,7 @@ def partitions(folder: Path) -> list[Path]:
 
 @register_layout(
     "FER2013",
+    database="FER2013",
     folders=("FER2013", "fer2013"),
     layout="fer2013.csv (emotion,pixels,Usage), or the image export train|test/<class>/*.jpg",
     source="https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge",

@@ -32,6 +32,7 @@ def looks_like(folder: Path) -> bool:
 
 @register_layout(
     "JAFFE",
+    database="JAFFE",
     layout="a flat folder of <subj>.<EXPR><n>.<id>.tiff, EXPR in AN DI FE HA NE SA SU",
     source="https://zenodo.org/record/3451524, Lyons, Kamachi & Gyoba, for research use by request",
     looks_like=looks_like,

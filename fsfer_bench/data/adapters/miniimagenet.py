@@ -22,6 +22,7 @@ def label_files(folder: Path) -> list[Path]:
 
 @register_layout(
     "miniImageNet",
+    database="ImageNet",
     folders=("miniImageNet", "mini-imagenet", "mini_imagenet"),
     layout="images/<wnid><n>.jpg + train.csv, val.csv, test.csv (filename,label)",
     source="ImageNet at https://image-net.org under its terms of access, cut with the Ravi & Larochelle "

@@ -32,6 +32,7 @@ def scan_manifest_or_folders(folder: Path, options: LoadOptions, *, name: str, d
 
 @register_layout(
     "MMI",
+    database="MMI",
     layout=LAYOUT,
     source="https://mmifacedb.eu, Pantic et al. 2005, under its end user licence agreement",
     looks_like=looks_like_manifest_or_folders,
@@ -43,6 +44,7 @@ def scan_mmi(folder: Path, options: LoadOptions) -> Listing:
 
 @register_layout(
     "Oulu-CASIA",
+    database="Oulu-CASIA",
     folders=("Oulu-CASIA", "OuluCASIA", "Oulu_CASIA"),
     layout=LAYOUT,
     source="the University of Oulu, Center for Machine Vision and Signal Analysis: Oulu-CASIA NIR&VIS, "

@@ -60,6 +60,7 @@ def _has_part(part: str) -> Callable[[Path], bool]:
 
 @register_layout(
     "RAF-DB",
+    database="RAF-DB",
     folders=("RAF-DB", "RAFDB", "RAF"),
     layout=f"basic/{LABEL_FILE} + basic/Image/aligned/*_aligned.jpg",
     source=SOURCE,
@@ -71,6 +72,7 @@ def scan_basic(folder: Path, options: LoadOptions) -> Listing:
 
 @register_layout(
     "RAF-DB-compound",
+    database="RAF-DB",
     folders=("RAF-DB", "RAFDB", "RAF"),
     layout=f"compound/{LABEL_FILE} + compound/Image/aligned/*_aligned.jpg",
     source=SOURCE,

@@ -22,6 +22,7 @@ def partitions(folder: Path) -> list[Path]:
 
 @register_layout(
     "SFEW",
+    database="SFEW",
     folders=("SFEW", "SFEW2", "SFEW_2.0"),
     layout="Train|Val/<Class>/*.png (Class: Angry Disgust Fear Happy Neutral Sad Surprise)",
     source="https://cs.anu.edu.au/few/, EmotiW, Dhall et al., by licence agreement",

@@ -73,13 +73,13 @@ def load_synfacs(
     return replace(cached_dataset(f"synfacs-{domain}-{key}", build), notes={"content": content})
 
 
-@register_dataset("SynFACS-lab", layout=LAYOUT, source=SOURCE, needs_files=False)
+@register_dataset("SynFACS-lab", layout=LAYOUT, source=SOURCE, needs_files=False, database="SynFACS-lab")
 def load_lab(root: Path, options: LoadOptions) -> FaceDataset:
     """Frontal faces on plain backgrounds under even light, like CK+ or CFEE."""
     return load_synfacs("lab", options)
 
 
-@register_dataset("SynFACS-wild", layout=LAYOUT, source=SOURCE, needs_files=False)
+@register_dataset("SynFACS-wild", layout=LAYOUT, source=SOURCE, needs_files=False, database="SynFACS-wild")
 def load_wild(root: Path, options: LoadOptions) -> FaceDataset:
     """Turned heads in clutter, uneven light, blur, noise and occluders, like RAF-DB or SFEW."""
     return load_synfacs("wild", options)
