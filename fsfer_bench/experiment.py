@@ -26,8 +26,8 @@ from fsfer_bench.data.vocabulary import is_compound
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
-from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
+from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.registry import LoadOptions, get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
