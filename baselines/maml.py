@@ -151,6 +151,7 @@ class MAML(FewShotMethod):
 
     Options = Options
     training_loop = "episodic"
+    transductive = True  # under its default bn="batch"; `is_transductive` reads the options
     profiles = {
         # CPU: Conv-4 at 32 px, first order, 1-shot episodes with 5 queries, meta-batches of 2, the harness's
         # 150 outer steps. 32 px, not 64, because MAML adapts on every test episode: at 64 px that costs 0.45 s

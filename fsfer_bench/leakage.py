@@ -65,6 +65,19 @@ def check_training_sources(names: tuple[str, ...] | list[str], split: Split, all
     return bool(shared)
 
 
+def same_database_note(split: Split) -> str:
+    """One line for `list splits`: the databases it tests and trains on, and whether they are one."""
+    target = database_of(split.target)
+    line = f"databases: tests on {target}, trains on {', '.join(database_of(n) for n in split.train_on)}"
+    if same_database_sources(split.train_on, split):
+        return f"{line}; SAME DATABASE"
+    if split.same_database_train:
+        return (
+            f"{line}; same database when trained on {', '.join(split.same_database_train)}, as its protocol prescribes"
+        )
+    return line
+
+
 def image_digests(pool: FaceDataset) -> np.ndarray:
     """One digest per image of its decoded pixels, as fixed-width bytes."""
     return np.array([hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest() for x in pool.images])

@@ -27,15 +27,18 @@ def _methods() -> None:
     for name in method_names():
         cls = get_method(name)
         path = "fast" if issubclass(cls, FeatureMethod) else "per-episode"
-        click.echo(f"{name:<16} {cls.training_loop:<18} {path:<12} {_first_line(cls)}")
+        queries = "transductive" if cls.transductive else "inductive"  # with the method's default options
+        click.echo(f"{name:<16} {cls.training_loop:<18} {path:<12} {queries:<13} {_first_line(cls)}")
 
 
 def _splits() -> None:
+    from fsfer_bench.leakage import same_database_note
     from fsfer_bench.splits import SPLITS
 
     for split in SPLITS.values():
         classes = split.classes if isinstance(split.classes, str) else ", ".join(split.classes)
         click.echo(f"{split.name:<12} {split.kind:<14} target {split.target}; train on {', '.join(split.train_on)}")
+        click.echo(f"{'':<12} {same_database_note(split)}")
         click.echo(f"{'':<12} {split.description}")
         click.echo(f"{'':<12} classes: {classes}")
 
