@@ -14,13 +14,20 @@ two-stage learning framework." (abstract, arXiv 2201.06781)
 
 Ownership of parameters, which decides what "frozen" means in stage 2: the
 backbone belongs to the similarity branch (it is what the test uses); the
-emotion branch owns only its head. How the branches train is in
+emotion branch owns only its head. With the default ownership, phase (b) of
+alternate learning can only move a 2-layer head on frozen features, so the
+"two-student game" is one student distilling from an MLP. Option
+`private_block` gives the emotion branch its own copy of the backbone's last
+block for stage 2 (copied from the shared one when stage 2 starts): both
+students then learn representations, the emotion branch on top of the shared
+lower blocks, which stay the similarity branch's. How the branches train is in
 `egsnet/training.py`; the registered variants and their profiles are in
 `egsnet/__init__.py` and `egsnet/profiles.toml`.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +68,9 @@ class Options:
     projection_dim: int = 256
     #: Initial value of the learnable cosine scale.
     scale_init: float = 10.0
+    #: Stage 2: the emotion branch owns a copy of the backbone's last block (see the module docstring).
+    #: Off by default: the published model shares the whole backbone.
+    private_block: bool = False
 
     def __post_init__(self) -> None:
         if self.coupling not in COUPLINGS:
@@ -92,6 +102,9 @@ class EGSNet(FeatureMethod):
             nn.ReLU(),
             nn.Linear(o.projection_dim, max(num_base_classes, 1)),
         )
+        self.split_at = last_block_index(backbone) if o.private_block else None
+        # registered from the start, so that state_dicts (model cache, checkpoints) always hold it
+        self.emotion_block = copy.deepcopy(backbone.layers[self.split_at]) if o.private_block else None
 
     # -- the similarity branch: all that the test uses ---------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -103,14 +116,58 @@ class EGSNet(FeatureMethod):
         prototypes = class_means(support_features, support_labels)
         return self.scale * F.normalize(query_features, dim=-1) @ F.normalize(prototypes, dim=-1).T
 
+    # -- the backbone, cut before its last block when the emotion branch owns a copy of it ----------
+    def trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """The part of the backbone both branches share: all of it by default, else all but the last block."""
+        return images if self.split_at is None else self.backbone.layers[: self.split_at](images)
+
+    def similarity_base(self, trunk: torch.Tensor) -> torch.Tensor:
+        """The similarity branch's backbone features from the trunk's output."""
+        if self.split_at is None:
+            return self.backbone(trunk)
+        return _finish(self.backbone, self.backbone.layers[self.split_at :](trunk))
+
+    def emotion_base(self, trunk: torch.Tensor, similarity_base: torch.Tensor) -> torch.Tensor:
+        """The emotion branch's backbone features: the similarity branch's, or its own last block's."""
+        if self.split_at is None:
+            return similarity_base
+        return _finish(self.backbone, self.backbone.layers[self.split_at + 1 :](self.emotion_block(trunk)))
+
+    @torch.no_grad()
+    def copy_last_block(self) -> None:
+        """Start the emotion branch's block from the shared one, as stage 2 begins."""
+        if self.emotion_block is not None:
+            self.emotion_block.load_state_dict(self.backbone.layers[self.split_at].state_dict())
+
     # -- ownership, for freezing ----------------------------------------------------------------
     def similarity_parameters(self) -> list[nn.Parameter]:
         return [*self.backbone.parameters(), *self.projection.parameters(), self.scale]
 
     def emotion_parameters(self) -> list[nn.Parameter]:
-        return list(self.emotion_head.parameters())
+        own = list(self.emotion_block.parameters()) if self.emotion_block is not None else []
+        return [*own, *self.emotion_head.parameters()]
+
+    def emotion_modules(self) -> list[nn.Module]:
+        return [self.emotion_head] + ([self.emotion_block] if self.emotion_block is not None else [])
 
     def training_stages(self, settings: TrainSettings) -> list[Stage]:
         from egsnet.training import stages
 
         return stages(self, settings)
+
+
+def last_block_index(backbone: Backbone) -> int:
+    """Index in `backbone.layers` of its last block with parameters (ResNet-18's last layer is a pooling)."""
+    layers = getattr(backbone, "layers", None)
+    if not isinstance(layers, nn.Sequential):
+        raise ConfigError(
+            f"egsnet option private_block needs a backbone whose blocks are a `layers` sequence (conv4, resnet12, "
+            f"resnet18); {type(backbone).__name__} has none: leave private_block off"
+        )
+    return max(i for i, m in enumerate(layers) if any(True for _ in m.parameters()))
+
+
+def _finish(backbone: Backbone, maps: torch.Tensor) -> torch.Tensor:
+    """What the built-in backbones do after `layers`: ResNet-12 pools, all flatten (tested against forward)."""
+    pool = getattr(backbone, "pool", None)
+    return (pool(maps) if pool is not None else maps).flatten(1)

@@ -43,10 +43,11 @@ def test_stage_lengths_split_one_budget():
     assert [s.name for s in _model(EGSNetJoint, alternate_fraction=0.0).training_stages(SETTINGS)] == ["joint"]
 
 
-@pytest.mark.parametrize("coupling", ["soft", "hard"])
-def test_stage_two_really_alternates(pool, coupling):
-    """Phase (a): the emotion branch does not move; phase (b): the similarity branch does not."""
-    model = _model(coupling=coupling, distill_on="episode")
+@pytest.mark.parametrize(("coupling", "private_block"), [("soft", False), ("hard", False), ("soft", True)])
+def test_stage_two_really_alternates(pool, coupling, private_block):
+    """Phase (a): the emotion branch (with `private_block`, its own last block too) does not move; phase (b): the
+    similarity branch, backbone included, does not."""
+    model = _model(coupling=coupling, distill_on="episode", private_block=private_block)
     alternate = model.training_stages(SETTINGS)[-1]
     data = _Data(pool, SETTINGS, "cpu", seed=0)
     loop = _Loop(model, SETTINGS, data, _Validator(None, SETTINGS, 0), TrainingReport(), "cpu", None, lambda i, **k: i)
@@ -105,3 +106,54 @@ def test_test_time_uses_only_the_similarity_branch():
         for p in model.emotion_parameters():
             p.add_(1.0)
     assert torch.equal(before, model.embed(x))
+
+
+def _alternate_steps(pool, model, steps: int):
+    """Run the first `steps` steps of stage 2; yields (step, parameters before it)."""
+    alternate = model.training_stages(SETTINGS)[-1]
+    data = _Data(pool, SETTINGS, "cpu", seed=0)
+    loop = _Loop(model, SETTINGS, data, _Validator(None, SETTINGS, 0), TrainingReport(), "cpu", None, lambda i, **k: i)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(steps):
+        before = {"block": _params(list(model.emotion_block.parameters())),
+                  "shared": _params(list(model.backbone.parameters()))}  # fmt: skip
+        loop._step(alternate, step, optimizer)
+        yield step, before
+
+
+def test_with_a_private_block_both_students_learn_representations(pool):
+    model = _model(private_block=True)
+    block, shared = list(model.emotion_block.parameters()), list(model.backbone.parameters())
+    assert block and not {id(p) for p in block} & {id(p) for p in shared}
+    assert {id(p) for p in block} <= {id(p) for p in model.emotion_parameters()}
+    for step, before in _alternate_steps(pool, model, 4):
+        if in_phase_a(step, 2):  # the similarity branch's backbone learns, the private block does not
+            assert _changed(before["shared"], shared) and not _changed(before["block"], block)
+        else:  # the emotion branch's own block learns, the shared backbone does not
+            assert _changed(before["block"], block) and not _changed(before["shared"], shared)
+
+
+def test_the_private_block_starts_stage_two_as_a_copy_of_the_shared_one(pool):
+    model = _model(private_block=True)
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1.0)  # as joint learning would have moved it
+    alternate = model.training_stages(SETTINGS)[-1]
+    alternate.loss(_Data(pool, SETTINGS, "cpu", seed=0).step_data(0, alternate))
+    shared = dict(model.backbone.layers[model.split_at].named_parameters())
+    assert all(torch.equal(p, shared[k]) for k, p in model.emotion_block.named_parameters())
+
+
+def test_the_default_shares_the_whole_backbone():
+    model = _model()
+    assert model.emotion_block is None and not any(k.startswith("emotion_block") for k in model.state_dict())
+
+
+@pytest.mark.parametrize("name", ["conv4", "resnet12", "resnet18"])
+def test_the_cut_backbone_computes_what_the_backbone_computes(name):
+    torch.manual_seed(0)
+    model = EGSNetFull(build_backbone(name, 32), Options(private_block=True), num_base_classes=7).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.similarity_base(model.trunk(x)), model.backbone(x), atol=1e-6)
