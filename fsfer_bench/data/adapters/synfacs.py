@@ -38,10 +38,13 @@ def load_synfacs(
     n_subjects: int | None = None,
     images_per_class: int | None = None,
     seed: int | None = None,
+    first_subject: int = 0,
 ) -> FaceDataset:
     """The SynFACS set of `domain` at `options.image_size`, from the cache or generated (and cached) now.
 
-    Unset counts take the module defaults (200 subjects, 2 images per class, seed 0).
+    Unset counts take the module defaults (200 subjects, 2 images per class, seed 0). `first_subject`
+    shifts the people drawn (the calibration set, `fsfer_bench.data.synfacs.calibration`, starts far above
+    the registered sets' people).
     """
     n_subjects = SUBJECTS if n_subjects is None else n_subjects
     images_per_class = IMAGES_PER_CLASS if images_per_class is None else images_per_class
@@ -49,12 +52,12 @@ def load_synfacs(
     check_domain(domain)
     size = check_size((options or LoadOptions()).image_size)
     name = f"SynFACS-{domain}"
-    key = fingerprint(
-        "SynFACS", str(GENERATOR_VERSION), domain, str(size), str(n_subjects), str(images_per_class), str(seed)
-    )
+    people = (str(n_subjects),) if not first_subject else (str(n_subjects), f"from {first_subject}")
+    key = fingerprint("SynFACS", str(GENERATOR_VERSION), domain, str(size), *people, str(images_per_class), str(seed))
 
     def build() -> FaceDataset:
-        made = generate(domain, n_subjects=n_subjects, images_per_class=images_per_class, image_size=size, seed=seed)
+        made = generate(domain, n_subjects=n_subjects, images_per_class=images_per_class, image_size=size, seed=seed,
+                        first_subject=first_subject)  # fmt: skip
         dataset = make_dataset(
             name,
             made.images,
@@ -70,6 +73,8 @@ def load_synfacs(
 
     # set after the cache, so entries cached before this note existed carry it too
     content = {"generator": f"SynFACS v{GENERATOR_VERSION}", "seed": seed, "subjects": n_subjects}
+    if first_subject:  # left out at 0, so that the registered sets' content ids (and episode hashes) stay
+        content["first_subject"] = first_subject
     return replace(cached_dataset(f"synfacs-{domain}-{key}", build), notes={"content": content})
 
 
