@@ -143,15 +143,13 @@ def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
 
 
 def sample_test_episodes(config: RunConfig, target: FaceDataset) -> dict[int, EpisodeSet]:
-    """One episode set per shot; drawn before training so impossible specs fail in seconds."""
-    return {
-        shot: sample_episodes(
-            target,
-            EpisodeSpec(config.way, shot, config.query, config.episodes, config.seed, config.subject_disjoint),
-            min_per_class=config.min_per_class,
-        )
+    """One episode set per shot; drawn before training so impossible specs fail in seconds, and every
+    spec checked (e.g. its size bound) before any is drawn."""
+    specs = {
+        shot: EpisodeSpec(config.way, shot, config.query, config.episodes, config.seed, config.subject_disjoint)
         for shot in config.shots
     }
+    return {shot: sample_episodes(target, spec, min_per_class=config.min_per_class) for shot, spec in specs.items()}
 
 
 def train(

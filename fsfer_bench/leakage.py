@@ -57,10 +57,11 @@ def check_training_sources(names: tuple[str, ...] | list[str], split: Split, all
     shared = same_database_sources(names, split)
     prescribed = all(n.lower() in {p.lower() for p in split.same_database_train} for n in shared)
     if shared and not (allow_overlap or prescribed):
+        database = database_of(split.target)
+        whose = "the target's own database" if set(shared) == {database} else f"from {database} like the target"
         raise ConfigError(
-            f"training on {', '.join(shared)}, from {database_of(split.target)}, the database of {split.name}'s "
-            f"target {split.target}, shares its people with the test pool; choose other --train-on sources, or "
-            "pass --allow-overlap to do it anyway"
+            f"training on {', '.join(shared)}, {whose} {split.target}, shares its people with the test pool; "
+            "choose other --train-on sources, or pass --allow-overlap to do it anyway"
         )
     return bool(shared)
 
