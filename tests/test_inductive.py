@@ -121,3 +121,13 @@ def test_maml_with_running_statistics_is_inductive(pools):
     method = _trained(_built("maml", train, {"bn": "running"}), train)
     assert not method.is_transductive()
     assert _max_change(method, test)["per-episode"] <= TOLERANCE
+
+
+def test_list_methods_marks_the_transductive_ones():
+    from click.testing import CliRunner
+
+    from fsfer_bench.cli import main
+
+    rows = {line.split()[0]: line.split() for line in CliRunner().invoke(main, ["list", "methods"]).stdout.splitlines()}
+    assert "transductive" in rows["maml"] and "inductive" in rows["protonet"]
+    assert all(("transductive" in row) == get_method(name).transductive for name, row in rows.items())

@@ -110,3 +110,11 @@ def test_the_cli_refuses_in_one_line_and_records_the_fields(tmp_path):
     record = json.loads(ran.stdout)[0]
     assert record["same_database"] is True and record["train_duplicates_removed"] == COPIED
     assert record["support_rule"] == "people" and record["transductive"] is False
+
+
+def test_list_splits_shows_which_splits_train_and_test_on_one_database():
+    out = CliRunner().invoke(main, ["list", "splits"]).stdout.splitlines()
+    after = {line.split()[0]: out[i + 1] for i, line in enumerate(out[:-1]) if line and not line[0].isspace()}
+    assert "same database when trained on RAF-DB" in after["RAF_C"]
+    assert "SAME DATABASE" in after["ToyDB_C"]
+    assert "same database" not in after["CFEE_C"].lower()

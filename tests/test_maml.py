@@ -229,3 +229,10 @@ def test_nan_inner_loss_at_evaluation_names_the_test_episode():
     message = r"loss became nan at inner step 2; lower option.inner_lr \(episode 1 of 4\)"
     with pytest.raises(TrainingError, match=message):
         evaluate(method, pool, episodes)
+
+
+@pytest.mark.parametrize(("bn", "transductive"), [("batch", True), ("running", False)])
+def test_batch_statistics_at_test_time_make_maml_transductive(bn, transductive):
+    # the behaviour itself is checked in test_inductive.py; here, that the declaration follows the option
+    assert MAML(build_backbone("conv4", 16), Options(bn=bn)).is_transductive() is transductive
+    assert MAML.transductive  # the class's default options (bn="batch"), as `list methods` shows it
