@@ -85,6 +85,7 @@ class SlurmSettings:
     timeout: int = 60  # minutes per job
     mem_gb: float | None = None
     folder: str | None = None  # submitit's job files and logs; default <store>/slurm
+    poll: float = 10.0  # seconds between two looks at the tasks (result files, squeue, heartbeats)
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,9 @@ def _options(table: dict, slurm: dict) -> SweepOptions:
         raise ConfigError(f"unknown executor '{options.executor}' (valid: {', '.join(EXECUTORS)})")
     if options.jobs is not None and (not isinstance(options.jobs, int) or options.jobs < 1):
         raise ConfigError(f"jobs must be a positive integer, got {options.jobs!r}")
-    if not isinstance(options.lease, (int, float)) or options.lease <= 0:
-        raise ConfigError(f"lease must be a positive number of seconds, got {options.lease!r}")
+    for name, value in (("lease", options.lease), ("[sweep.slurm] poll", options.slurm.poll)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     for key in ("reuse_training", "resume", "retry_failed", "requeue"):
         if not isinstance(getattr(options, key), bool):
             raise ConfigError(f"[sweep] {key} must be true or false, got {getattr(options, key)!r}")
@@ -282,11 +284,12 @@ def _failure(outcome: CellOutcome) -> dict:
 # -- running
 
 
-def make_executor(options: SweepOptions, out: str | Path, poll_s: float = 10.0) -> Executor:
+def make_executor(options: SweepOptions, out: str | Path, poll_s: float | None = None) -> Executor:
     """The executor `options` name: local (in this process or a process pool), slurm, or submitit-local."""
     if options.executor == "local":
         return local_executor(options.jobs or 1)
     s = options.slurm
+    poll_s = s.poll if poll_s is None else poll_s
     return submitit_executor(
         s.folder or Path(out) / "slurm", jobs=options.jobs or 256, partition=s.partition, gpus_per_job=s.gpus_per_job,
         cpus_per_job=s.cpus_per_job, timeout_min=s.timeout, mem_gb=s.mem_gb,

@@ -40,6 +40,8 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--cpus-per-job", type=click.IntRange(min=1), help="Slurm: CPUs per job (also torch's threads).")
 @click.option("--timeout", type=click.IntRange(min=1), help="Slurm: minutes per job.  [default: 60]")
 @click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), help="Slurm: memory per job, in GB.")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True),
+              help="Slurm: seconds between two looks at the tasks.  [default: 10]")  # fmt: skip
 @click.option("--requeue", is_flag=True, default=None,
               help="Slurm: requeue a task on node failure, preemption or time limit; it resumes.")  # fmt: skip
 @click.option("--slurm-folder", "folder", type=click.Path(file_okay=False),
