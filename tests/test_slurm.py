@@ -92,11 +92,11 @@ def wait_for(condition, what: str, sweep: subprocess.Popen, cluster: SlurmCluste
     raise AssertionError(f"no {what} after {timeout} s\n{cluster.squeue()}")
 
 
-def array_task(cluster: SlurmCluster, index: int) -> str | None:
-    """The id of array task `index` of the sweep's job array, once squeue lists it running."""
+def running_task(cluster: SlurmCluster, index: int) -> str | None:
+    """The id of task `index` of the sweep's job array (a plain job where there is one task), once running."""
     for line in cluster.squeue().splitlines():
         task, state, *_ = line.split()
-        if task.endswith(f"_{index}") and state == "RUNNING":
+        if state == "RUNNING" and (task.endswith(f"_{index}") or (index == 0 and "_" not in task)):
             return task
     return None
 
@@ -136,7 +136,7 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     args = sweep_args(out, *(f"--set={a}" for a in longer))
     sweep = start(args, FSFER_TEST_PAUSE_AT_CHECKPOINT="2:600:0")  # task 0 stops for 10 minutes mid-training
     wait_for(checkpoint.exists, "checkpoint of task 0", sweep, slurm_cluster)
-    task = wait_for(lambda: array_task(slurm_cluster, 0), "running task 0", sweep, slurm_cluster)
+    task = wait_for(lambda: running_task(slurm_cluster, 0), "running task 0", sweep, slurm_cluster)
     subprocess.run(["scancel", task], check=True)
     cancelled = time.time()
     stdout, stderr = finish(sweep, slurm_cluster)
@@ -166,15 +166,19 @@ def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_number
     args = sweep_args(out, *(f"--set={a}" for a in longer), "--requeue", "--format", "json", seeds="0")
     sweep = start(args, FSFER_TEST_PAUSE_AT_CHECKPOINT="2:600")  # the first run stops after step 2's checkpoint
     wait_for(checkpoint.exists, "checkpoint", sweep, slurm_cluster)
-    task = wait_for(lambda: array_task(slurm_cluster, 0), "running task", sweep, slurm_cluster)
+    task = wait_for(lambda: running_task(slurm_cluster, 0), "running task", sweep, slurm_cluster)
     subprocess.run(["scontrol", "requeue", task], check=True)
 
     def released() -> bool:  # Slurm holds a requeued task back 2 minutes (BeginTime): start it now
+        if f"{task} PENDING BeginTime" not in slurm_cluster.squeue():
+            return False  # still being killed
         done = subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now"], capture_output=True)
         return done.returncode == 0
 
     wait_for(released, "requeued task pending", sweep, slurm_cluster, timeout=60)
+    requeued = time.time()
     stdout, stderr = finish(sweep, slurm_cluster)
+    print(f"requeue to sweep end: {time.time() - requeued:.1f} s")
     assert sweep.returncode == 0, (stdout, stderr)
     report = json.loads(stdout)
     assert {c["status"] for c in report["cells"]} == {"done"}
