@@ -107,7 +107,7 @@ class SlurmCluster:
     def stop(self) -> None:
         """Cancel the jobs left, stop the daemons (the ones this object started only), restore SLURM_CONF."""
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
-            subprocess.run(["scancel", "--full", "--partition", "debug"], capture_output=True, timeout=30)
+            self._cancel_all()
         for name in reversed(list(self.processes)):
             process = self.processes.pop(name)
             if process.poll() is None:
@@ -117,7 +117,6 @@ class SlurmCluster:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        self._stop_munge()
         if self._saved_env is None:
             os.environ.pop("SLURM_CONF", None)
         else:
@@ -200,8 +199,15 @@ class SlurmCluster:
                 raise ClusterUnavailable(f"munged did not open {self.munge_socket} within 20 s")
             time.sleep(0.1)
 
-    def _stop_munge(self) -> None:
-        pass  # munged is stopped with the other processes in `stop`
+    def _cancel_all(self, timeout_s: float = 30) -> None:
+        """Cancel every job and wait until they are gone: slurmd stopped first would leave their processes."""
+        subprocess.run(["scancel", "--full", "--partition", "debug"], capture_output=True, timeout=30)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            done = subprocess.run(["squeue", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+            if done.returncode != 0 or not done.stdout.strip():
+                return
+            time.sleep(0.5)
 
     def _spawn(self, name: str, command: list[str | None]) -> None:
         log = open(self.folder / "log" / f"{name}.out", "ab")  # noqa: SIM115 - the daemon keeps it

@@ -67,8 +67,21 @@ def env(**extra: str) -> dict:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def start(args: list[str], **extra_env: str) -> subprocess.Popen:
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**extra_env))
+@pytest.fixture
+def start():
+    """Start a sweep in a subprocess; one still running when the test ends (it failed) is killed."""
+    started = []
+
+    def start(args: list[str], **extra_env: str) -> subprocess.Popen:
+        started.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=env(**extra_env)))  # fmt: skip
+        return started[-1]
+
+    yield start
+    for sweep in started:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.communicate()
 
 
 def finish(sweep: subprocess.Popen, cluster: SlurmCluster, timeout: float = 240) -> tuple[str, str]:
@@ -110,7 +123,7 @@ def no_repeated_lines(text: str) -> None:
     assert not [line for line, n in counts.items() if n > 1], text
 
 
-def test_a_sweep_of_8_cells_runs_as_a_2_task_array_quietly(slurm_cluster, tmp_path):
+def test_a_sweep_of_8_cells_runs_as_a_2_task_array_quietly(slurm_cluster, tmp_path, start):
     out = tmp_path / "store"
     began = time.time()
     stdout, stderr = finish(start(sweep_args(out)), slurm_cluster)
@@ -127,7 +140,9 @@ def test_a_sweep_of_8_cells_runs_as_a_2_task_array_quietly(slurm_cluster, tmp_pa
     print(f"8-cell sweep on Slurm: {seconds:.1f} s")
 
 
-def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_completes_them(slurm_cluster, tmp_path):
+def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_completes_them(
+    slurm_cluster, tmp_path, start
+):
     out = tmp_path / "store"
     longer = ("train.steps=6", "train.checkpoint_every=2")
     cells = grid(out, *longer).cells()
@@ -158,7 +173,7 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     print(f"scancel to sweep end: {seconds:.1f} s (lease {LEASE_S} s, poll {POLL_S} s)")
 
 
-def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_numbers(slurm_cluster, tmp_path):
+def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_numbers(slurm_cluster, tmp_path, start):
     out, clean = tmp_path / "requeued", tmp_path / "clean"
     longer = ("train.steps=8", "train.checkpoint_every=2")
     (training,) = training_groups(grid(out, *longer, seeds=(0,)).cells())
