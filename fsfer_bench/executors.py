@@ -162,9 +162,8 @@ class SlurmStates:
                 states = {**_task_states(answer), **states}  # squeue is the fresher of the two
             else:
                 self.notice = (
-                    f"Slurm accounting is off here (sacct: {answer}): the sweep learns that a task ended from "
-                    "squeue and its cells' heartbeats, so a task that dies is reported failed up to --lease "
-                    "seconds after its last heartbeat, with Slurm's reason only while squeue still lists it"
+                    f"Slurm accounting is off here (sacct: {answer}): task states come from squeue and the cells' "
+                    "heartbeats; a task that dies is reported failed up to --lease seconds after its last heartbeat"
                 )
         return states
 

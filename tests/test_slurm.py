@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import sweeptoys
 import torch
-from slurm_cluster import ClusterUnavailable, SlurmCluster, ensure_installed
+from slurm_cluster import KILL_WAIT_S, ClusterUnavailable, SlurmCluster, ensure_installed
 from sweeptoys import TINY, TINY_SET
 
 from fsfer_bench.executors import InProcessExecutor
@@ -136,7 +137,6 @@ def test_a_sweep_of_8_cells_runs_as_a_2_task_array_quietly(slurm_cluster, tmp_pa
     # quiet: one line on accounting, no submitit warnings (they are in the sweep's log file)
     assert stderr.count("Slurm accounting is off") == 1 and "submitit" not in stdout + stderr, stderr
     no_repeated_lines(stdout + stderr)
-    print(stdout, stderr, sep="\n")
     print(f"8-cell sweep on Slurm: {seconds:.1f} s")
 
 
@@ -160,8 +160,11 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     assert "sweep: 4 done, 0 skipped, 4 failed" in stdout, (stdout, stderr)
     for cell in first:
         assert f"failed  {cell.label}: Slurm task {task} cancelled (last heartbeat" in stdout, stdout
-    # the lease, one poll, and Slurm's KillWait before the cancelled task's last heartbeat stops
-    assert seconds <= LEASE_S + POLL_S + 2 + 3, seconds
+    # Found dead within the lease and one poll of its last heartbeat, which goes on for Slurm's KillWait
+    # after the scancel (submitit's tasks sit out the SIGTERM); the rest is the sweep process ending.
+    silent = {int(s) for s in re.findall(r"cancelled \(last heartbeat (\d+) s ago", stdout)}
+    assert silent and max(silent) <= LEASE_S + POLL_S + 1, stdout
+    assert seconds <= LEASE_S + POLL_S + KILL_WAIT_S + 5, seconds
     no_repeated_lines(stderr)
     failures = {p.stem for p in (out / "failures").glob("*.json")}
     assert failures == {c.hash for c in first}
@@ -170,7 +173,8 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     assert retry.returncode == 0, (retry.stdout, retry.stderr)
     assert "sweep: 4 done, 4 skipped, 0 failed" in retry.stdout, retry.stdout
     assert stored(out).keys() == {c.hash for c in cells} and not any((out / "failures").glob("*.json"))
-    print(f"scancel to sweep end: {seconds:.1f} s (lease {LEASE_S} s, poll {POLL_S} s)")
+    print(f"scancel to sweep end: {seconds:.1f} s (lease {LEASE_S} s, poll {POLL_S} s, KillWait {KILL_WAIT_S} s; "
+          f"found dead {max(silent)} s after the last heartbeat)")  # fmt: skip
 
 
 def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_numbers(slurm_cluster, tmp_path, start):

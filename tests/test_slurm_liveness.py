@@ -6,9 +6,11 @@ accounting storage prints; the real thing is exercised in tests/test_slurm.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +20,7 @@ from sweeptoys import TINY, TINY_SET
 
 from fsfer_bench.claims import ClaimBoard
 from fsfer_bench.errors import FsferWarning
-from fsfer_bench.executors import SlurmStates, SubmititExecutor, TaskDied
+from fsfer_bench.executors import SlurmStates, SubmititExecutor, TaskDied, submitit_quiet
 from fsfer_bench.sweep import Sweep, _lost_job
 from fsfer_bench.worker import Job, WorkerSettings, run_job
 
@@ -121,3 +123,17 @@ def test_a_dead_tasks_stored_cells_are_done_and_the_others_failed(tmp_path):
     outcomes = list(_lost_job(lost, TaskDied("Slurm task 7_0 cancelled")))
     assert [(o.cell.hash, o.status, o.reason) for o in outcomes] == [
         (first.hash, "done", ""), (second.hash, "failed", "Slurm task 7_0 cancelled")]  # fmt: skip
+
+
+def test_submitits_messages_go_to_the_sweeps_log_file_not_its_output(tmp_path, capfd):
+    log = tmp_path / "slurm" / "sweep.log"
+    before = logging.getLogger("submitit").handlers[:]
+    with submitit_quiet(log), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        logging.getLogger("submitit").warning("Call #1 - Bypassing sacct error, status may be inaccurate.")
+        warnings.warn_explicit("EOFError on file x", UserWarning, f"{os.sep}site{os.sep}submitit{os.sep}core.py", 3)
+    out, err = capfd.readouterr()
+    assert out == err == ""
+    text = log.read_text()
+    assert "Bypassing sacct error" in text and "UserWarning: EOFError on file x" in text
+    assert logging.getLogger("submitit").handlers == before  # restored afterwards
