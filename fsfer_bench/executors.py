@@ -9,6 +9,7 @@ Slurm already do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -129,9 +130,7 @@ _ACTIVE = {
 #: Final states, in the words a failure reason uses.
 _ENDED = {"CANCELLED": "cancelled", "NODE_FAIL": "node failure", "TIMEOUT": "timeout",
           "OUT_OF_MEMORY": "out of memory", "PREEMPTED": "preempted", "BOOT_FAIL": "node boot failure",
-          "DEADLINE": "deadline reached"}  # fmt: skip
-#: Final states after which the task's process has exited: submitit has written, or is writing, its result.
-_EXITED = {"COMPLETED", "FAILED"}
+          "DEADLINE": "deadline reached", "FAILED": "failed", "COMPLETED": "ended without a result"}  # fmt: skip
 
 
 class SlurmStates:
@@ -261,6 +260,7 @@ class SubmititExecutor:
         """The tasks that ended since the last poll, with their outcomes or why they died."""
         if states is None:
             return [(t, _submitit_result(h)) for t, (h, _) in pending.items() if h.done()]
+        _refresh(self.executor.folder)
         ended = [(t, _submitit_result(h)) for t, (h, _) in pending.items() if h.paths.result_pickle.exists()]
         slurm = states.states({t.split("_")[0] for t in pending})
         if states.notice:
@@ -273,11 +273,17 @@ class SubmititExecutor:
             state = slurm.get(task_id)
             if task_id in done or state in _ACTIVE:
                 continue
-            if state in _EXITED:
-                ended.append((task_id, _submitit_result(handle)))  # waits a little for a result file
-            elif _silent_for(job, task_id) > self.lease_s and not handle.paths.result_pickle.exists():
+            # Ended, or forgotten by Slurm: dead once its heartbeats are older than the lease (never call
+            # submitit's result() without a result file: it would wait on sacct, forever without accounting).
+            if _silent_for(job, task_id) > self.lease_s and not handle.paths.result_pickle.exists():
                 ended.append((task_id, _died(handle, job, state)))
         return ended
+
+
+def _refresh(folder: str | Path) -> None:
+    """Make a shared file system show files written on other nodes (its attribute cache, as submitit does)."""
+    with contextlib.suppress(OSError):
+        Path(folder).chmod(Path(folder).stat().st_mode)
 
 
 def _silent_for(job: Job, task_id: str) -> float:

@@ -164,7 +164,7 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     # after the scancel (submitit's tasks sit out the SIGTERM); the rest is the sweep process ending.
     silent = {int(s) for s in re.findall(r"cancelled \(last heartbeat (\d+) s ago", stdout)}
     assert silent and max(silent) <= LEASE_S + POLL_S + 1, stdout
-    assert seconds <= LEASE_S + POLL_S + KILL_WAIT_S + 5, seconds
+    assert seconds <= LEASE_S + POLL_S + KILL_WAIT_S + 10, seconds  # a shared 2-core machine: slack
     no_repeated_lines(stderr)
     failures = {p.stem for p in (out / "failures").glob("*.json")}
     assert failures == {c.hash for c in first}

@@ -69,7 +69,7 @@ def handle(tmp_path: Path, task: str) -> SimpleNamespace:
 
 
 def poll(tmp_path: Path, pending: dict) -> list:
-    executor = SubmititExecutor(SimpleNamespace(parameters={"job_name": "fsfer-sweep"}), slurm=True,
+    executor = SubmititExecutor(SimpleNamespace(parameters={"job_name": "fsfer-sweep"}, folder=tmp_path), slurm=True,
                                 lease_s=LEASE_S, log_file=tmp_path / "sweep.log")  # fmt: skip
     return executor._poll(pending, SlurmStates("fsfer-sweep"))
 
@@ -99,7 +99,8 @@ def test_a_task_with_a_fresh_heartbeat_is_not_dead_yet(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("squeue", "why"),
     [("", "task vanished"), ("7_0|TIMEOUT\n", "timeout"), ("7_0|NODE_FAIL\n", "node failure"),
-     ("7_0|OUT_OF_MEMORY\n", "out of memory")],
+     ("7_0|OUT_OF_MEMORY\n", "out of memory"), ("7_0|FAILED\n", "failed"),
+     ("7_0|COMPLETED\n", "ended without a result")],
 )  # fmt: skip
 def test_why_a_task_died_is_slurms_reason_or_that_it_vanished(tmp_path, monkeypatch, squeue, why):
     fake_slurm(tmp_path / "bin", monkeypatch, squeue)

@@ -77,6 +77,8 @@ def test_sweep_file_tables_apply_to_every_cell_and_flags_win(tmp_path):
         ('[sweep]\nmethods = ["protonet"]\nsplits = ["Toy_C"]\nexecutor = "pbs"\n', {}, "unknown executor 'pbs'"),
         ("", {"methods": "protonet", "splits": "Toy_C", "seeds": "a,b"}, "malformed seed list"),
         ("[sweep.slurm]\nqueue = 'x'\n", {}, "unknown key 'queue' in \\[sweep.slurm\\]"),
+        ("[sweep.slurm]\npoll = 0\n", {}, "\\[sweep.slurm\\] poll must be a positive number of seconds, got 0"),
+        ("[sweep]\nrequeue = 'yes'\n", {}, "\\[sweep\\] requeue must be true or false"),
     ],
 )
 def test_sweep_file_mistakes_are_one_line_config_errors(tmp_path, text, flags, message):
