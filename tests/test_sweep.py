@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 
 import pytest
@@ -161,8 +160,8 @@ def test_a_worker_that_lost_its_claim_does_not_write(tmp_path):
     assert not (tmp_path / "records").exists()
 
 
-@pytest.mark.skipif(shutil.which("srun") is not None, reason="Slurm is installed here")
-def test_slurm_without_slurm_is_a_clear_error(tmp_path):
+def test_slurm_without_slurm_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun, even where Slurm is installed
     with pytest.raises(ConfigError, match="cannot use Slurm here.*--executor local"):
         make_executor(SweepOptions(executor="slurm"), tmp_path)
 
