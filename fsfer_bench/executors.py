@@ -3,8 +3,10 @@
 Every executor has one method, `run(jobs)`, which yields `(job, outcomes)` as
 jobs finish, or `(job, exception)` when a job could not report (its worker
 died, the cluster killed it). Stopping the iteration early cancels the jobs not
-yet started. There is no scheduling here beyond what the process pool and
-Slurm already do.
+yet started. On Slurm, a task's death is learnt from squeue (sacct where
+accounting answers) and the heartbeats of its cells' claims, not from submitit's
+sacct-based status, which never changes where accounting is off. There is no
+scheduling here beyond what the process pool and Slurm already do.
 """
 
 from __future__ import annotations
