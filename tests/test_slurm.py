@@ -200,6 +200,7 @@ def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_number
     print(f"requeue to sweep end: {time.time() - requeued:.1f} s")
     assert sweep.returncode == 0, (stdout, stderr)
     report = json.loads(stdout)
+    assert any("#SBATCH --requeue" in f.read_text() for f in (out / "slurm").rglob("*.sh"))  # --requeue asked it
     assert {c["status"] for c in report["cells"]} == {"done"}
     assert {c["record"]["training"]["resumed_from"] for c in report["cells"]} == {2}
 
