@@ -34,7 +34,8 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
               help="Local: worker processes. Slurm: array tasks running at once.  [default: 1 locally]")  # fmt: skip
 @click.option("--lease", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds before a silent worker's claim on a cell may be taken over.  [default: 300]")  # fmt: skip
+              help="Seconds before a silent worker's claim may be taken over, and a silent Slurm task that "
+                   "Slurm no longer runs is reported dead.  [default: 300]")  # fmt: skip
 @click.option("--partition", help="Slurm partition.")
 @click.option("--gpus-per-job", type=click.IntRange(min=0), help="Slurm: GPUs per job.  [default: 0]")
 @click.option("--cpus-per-job", type=click.IntRange(min=1), help="Slurm: CPUs per job (also torch's threads).")
