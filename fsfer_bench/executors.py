@@ -3,21 +3,32 @@
 Every executor has one method, `run(jobs)`, which yields `(job, outcomes)` as
 jobs finish, or `(job, exception)` when a job could not report (its worker
 died, the cluster killed it). Stopping the iteration early cancels the jobs not
-yet started. There is no scheduling here beyond what the process pool and
-Slurm already do.
+yet started. On Slurm, a task's death is learnt from squeue (sacct where
+accounting answers) and the heartbeats of its cells' claims, not from submitit's
+sacct-based status, which never changes where accounting is off. There is no
+scheduling here beyond what the process pool and Slurm already do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import multiprocessing
 import os
+import re
+import subprocess
+import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from fsfer_bench.errors import ConfigError
+from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
+from fsfer_bench.errors import ConfigError, FsferWarning
 from fsfer_bench.worker import CellOutcome, Job, run_job
 
 JobResult = tuple[Job, "list[CellOutcome] | BaseException"]
@@ -109,29 +120,186 @@ class WorkerDied(Exception):
     """A job's worker ended without reporting."""
 
 
-class SubmititExecutor:
-    """Submits the jobs as one job array through a submitit executor (Slurm, or submitit's local one)."""
+class TaskDied(WorkerDied):
+    """A Slurm task ended (cancelled, timed out, node failure, ...) without reporting its cells."""
 
-    def __init__(self, executor: Any, poll_s: float = 10.0, worker_threads: int | None = None) -> None:
+
+#: Slurm states of a task that runs, or will run (again): it is not dead, however silent.
+_ACTIVE = {
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
+    "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
+}  # fmt: skip
+#: Final states, in the words a failure reason uses.
+_ENDED = {"CANCELLED": "cancelled", "NODE_FAIL": "node failure", "TIMEOUT": "timeout",
+          "OUT_OF_MEMORY": "out of memory", "PREEMPTED": "preempted", "BOOT_FAIL": "node boot failure",
+          "DEADLINE": "deadline reached", "FAILED": "failed", "COMPLETED": "ended without a result"}  # fmt: skip
+
+
+class SlurmStates:
+    """What Slurm says of the sweep's tasks: `squeue` always, `sacct` only where accounting answers.
+
+    Without accounting storage (no slurmdbd), `sacct` fails, and squeue forgets a
+    finished task after MinJobAge (5 minutes by default); the caller then relies
+    on the cells' claim heartbeats (see `SubmititExecutor`).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.accounting: bool | None = None  # unknown until sacct is first asked
+        self.notice = ""  # why accounting is off, once known
+
+    def states(self, array_ids: set[str]) -> dict[str, str] | None:
+        """Task id ("<array job>_<index>") -> state; None when squeue does not answer (nothing is concluded)."""
+        ok, listed = _slurm(["squeue", "--noheader", "--array", "--states=all", f"--name={self.name}",
+                             f"--user={os.getuid()}", "--format=%i|%T"])  # fmt: skip
+        if not ok:
+            return None
+        states = _task_states(listed)
+        if self.accounting is not False and array_ids:
+            ok, answer = _slurm(["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobID,State",
+                                 f"--jobs={','.join(sorted(array_ids))}"])  # fmt: skip
+            self.accounting = ok
+            if ok:
+                states = {**_task_states(answer), **states}  # squeue is the fresher of the two
+            else:
+                self.notice = (
+                    f"Slurm accounting is off here (sacct: {answer}): task states come from squeue and the cells' "
+                    "heartbeats; a task that dies is reported failed up to --lease seconds after its last heartbeat"
+                )
+        return states
+
+
+def _slurm(command: list[str]) -> tuple[bool, str]:
+    """(True, output) of a Slurm command, or (False, its last line of error output)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    if done.returncode != 0:
+        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        return False, lines[-1] if lines else f"exit status {done.returncode}"
+    return True, done.stdout
+
+
+def _task_states(output: str) -> dict[str, str]:
+    """`<id>|<state>` lines as {task id: state}; ranges of pending tasks and job steps are skipped."""
+    states = {}
+    for line in output.splitlines():
+        task, _, state = line.strip().partition("|")
+        if re.fullmatch(r"\d+(_\d+)?", task) and state:
+            states[task] = state.split()[0].upper()  # sacct says "CANCELLED by 0"
+    return states
+
+
+@contextmanager
+def submitit_quiet(log_file: Path) -> Iterator[None]:
+    """submitit's log lines and Python warnings go to `log_file`, not to the sweep's output."""
+    logger = logging.getLogger("submitit")
+    saved = logger.handlers[:], logger.propagate
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.handlers, logger.propagate = [handler], False
+    show = warnings.showwarning
+
+    def to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+               line: str | None = None) -> None:  # fmt: skip
+        if f"{os.sep}submitit{os.sep}" in str(filename):
+            logger.warning(f"{category.__name__}: {message} ({filename}:{lineno})")
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = to_log
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+        logger.handlers, logger.propagate = saved
+        handler.close()
+
+
+class SubmititExecutor:
+    """Submits the jobs as one job array through a submitit executor (Slurm, or submitit's local one).
+
+    On Slurm the sweep does not wait on submitit's own status, which comes from
+    `sacct` and so never changes where accounting storage is off. Every poll it
+    looks for each task's result file, asks `squeue` (and `sacct` where it
+    answers), and reads the heartbeats of the task's cell claims: a task that
+    Slurm no longer lists, or lists in a final state, and whose heartbeats are
+    older than the lease, is dead; its cells are reported failed with Slurm's
+    reason. A requeued task is pending, not dead.
+    """
+
+    def __init__(self, executor: Any, poll_s: float = 10.0, worker_threads: int | None = None, *,
+                 slurm: bool = False, lease_s: float = DEFAULT_LEASE_S, requeue: bool = False,
+                 log_file: Path | None = None) -> None:  # fmt: skip
         self.executor = executor
         self.poll_s = poll_s
         self.worker_threads = worker_threads
+        self.slurm, self.lease_s = slurm, lease_s
+        self.task = RequeueableJob() if requeue else run_job
+        self.log_file = log_file or Path(executor.folder) / "sweep.log"
 
     def run(self, jobs: list[Job]) -> Iterator[JobResult]:
-        from submitit.helpers import as_completed as jobs_completed
-
         if not jobs:
             return
-        with self.executor.batch():
-            handles = [self.executor.submit(run_job, job) for job in jobs]
-        by_handle = {id(h): job for h, job in zip(handles, jobs)}
-        try:
-            for handle in jobs_completed(handles, poll_frequency=self.poll_s):
-                yield by_handle[id(handle)], _submitit_result(handle)
-        finally:
-            for handle in handles:
-                if not handle.done():
+        with submitit_quiet(self.log_file):
+            with self.executor.batch():
+                handles = [self.executor.submit(self.task, job) for job in jobs]
+            pending = {h.job_id: (h, job) for h, job in zip(handles, jobs)}
+            states = SlurmStates(self.executor.parameters.get("job_name", "submitit")) if self.slurm else None
+            try:
+                while pending:
+                    for task_id, result in self._poll(pending, states):
+                        yield pending.pop(task_id)[1], result
+                    if pending:
+                        time.sleep(self.poll_s)
+            finally:
+                for handle, _ in pending.values():
                     handle.cancel(check=False)
+
+    def _poll(self, pending: dict[str, tuple[Any, Job]], states: SlurmStates | None) -> list[tuple[str, Any]]:
+        """The tasks that ended since the last poll, with their outcomes or why they died."""
+        if states is None:
+            return [(t, _submitit_result(h)) for t, (h, _) in pending.items() if h.done()]
+        _refresh(self.executor.folder)
+        ended = [(t, _submitit_result(h)) for t, (h, _) in pending.items() if h.paths.result_pickle.exists()]
+        slurm = states.states({t.split("_")[0] for t in pending})
+        if states.notice:
+            warnings.warn(states.notice, FsferWarning, stacklevel=2)
+            states.notice = ""  # once per sweep
+        if slurm is None:
+            return ended  # squeue did not answer: conclude nothing
+        done = {t for t, _ in ended}
+        for task_id, (handle, job) in pending.items():
+            state = slurm.get(task_id)
+            if task_id in done or state in _ACTIVE:
+                continue
+            # Ended, or forgotten by Slurm: dead once its heartbeats are older than the lease (never call
+            # submitit's result() without a result file: it would wait on sacct, forever without accounting).
+            if _silent_for(job, task_id) > self.lease_s and not handle.paths.result_pickle.exists():
+                ended.append((task_id, _died(handle, job, state)))
+        return ended
+
+
+def _refresh(folder: str | Path) -> None:
+    """Make a shared file system show files written on other nodes (its attribute cache, as submitit does)."""
+    with contextlib.suppress(OSError):
+        Path(folder).chmod(Path(folder).stat().st_mode)
+
+
+def _silent_for(job: Job, task_id: str) -> float:
+    """Seconds since the last heartbeat of the claims `task_id` holds on `job`'s cells (inf: it holds none)."""
+    board = ClaimBoard(Path(job.settings.out) / "claims", job.settings.lease_s)
+    ages = [h.age_s for h in map(board.latest, (c.hash for c in job.cells)) if h is not None and h.job == task_id]
+    return min(ages, default=math.inf)
+
+
+def _died(handle: Any, job: Job, state: str | None) -> TaskDied:
+    silent = _silent_for(job, handle.job_id)
+    heard = f"last heartbeat {silent:.0f} s ago" if math.isfinite(silent) else "no heartbeat"
+    why = _ENDED.get(state or "", f"ended ({state})" if state else "task vanished")
+    return TaskDied(f"Slurm task {handle.job_id} {why} ({heard}; log: {handle.paths.stderr})")
 
 
 def _submitit_result(handle: Any) -> list[CellOutcome] | BaseException:
@@ -141,6 +309,23 @@ def _submitit_result(handle: Any) -> list[CellOutcome] | BaseException:
         lines = [line for line in str(exc).splitlines() if line.strip()]
         last = lines[-1].strip() if lines else type(exc).__name__
         return WorkerDied(f"cluster job {handle.job_id} failed: {last} (log: {handle.paths.stderr})")
+
+
+class RequeueableJob:
+    """`run_job` as submitit calls it for `--requeue`: at its time limit the task is requeued, not failed.
+
+    submitit calls `checkpoint` when Slurm signals the time limit, then requeues
+    the task with the same job; the requeued run resumes its trainings from their
+    checkpoints (`worker.run_job` resumes whenever SLURM_RESTART_COUNT > 0).
+    """
+
+    def __call__(self, job: Job) -> list[CellOutcome]:
+        return run_job(job)
+
+    def checkpoint(self, job: Job) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, job)
 
 
 def submitit_executor(
@@ -154,10 +339,15 @@ def submitit_executor(
     mem_gb: float | None = None,
     cluster: str = "slurm",
     poll_s: float = 10.0,
+    lease_s: float = DEFAULT_LEASE_S,
+    requeue: bool = False,
 ) -> SubmititExecutor:
     """A Slurm job-array executor (cluster='local' runs the same jobs as local subprocesses, for tests).
 
-    `jobs` caps how many array tasks run at once (Slurm's %N array throttle).
+    `jobs` caps how many array tasks run at once (Slurm's %N array throttle); `requeue`
+    asks Slurm to requeue a task after a node failure or preemption (sbatch --requeue),
+    and submitit to requeue it at its time limit; a requeued task resumes its trainings.
+    `lease_s` is the sweep's lease: how long a dead task's cells may stay silent.
     """
     try:
         import submitit
@@ -175,8 +365,11 @@ def submitit_executor(
     }
     params.update({k: v for k, v in (("slurm_partition", partition), ("cpus_per_task", cpus_per_job),
                                      ("mem_gb", mem_gb)) if v is not None})  # fmt: skip
+    if requeue and cluster == "slurm":
+        params["slurm_additional_parameters"] = {"requeue": True}
     executor.update_parameters(**params)
-    return SubmititExecutor(executor, poll_s=poll_s, worker_threads=cpus_per_job)
+    return SubmititExecutor(executor, poll_s=poll_s, worker_threads=cpus_per_job, slurm=cluster == "slurm",
+                            lease_s=lease_s, requeue=requeue, log_file=Path(folder) / "sweep.log")  # fmt: skip
 
 
 def local_executor(jobs: int) -> Executor:

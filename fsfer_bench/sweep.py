@@ -21,6 +21,7 @@ apply to every cell) with a `[sweep]` table; see docs/sweeps.md.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,10 +29,11 @@ from typing import Any
 
 from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
 from fsfer_bench.config import _check_keys, parse_shots, read_toml, resolve_config
-from fsfer_bench.errors import ConfigError, StoreError
+from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
 from fsfer_bench.evaluate import no_progress
 from fsfer_bench.executors import EXECUTORS, Executor, JobResult, local_executor, submitit_executor
-from fsfer_bench.results import Store, write_json_atomic
+from fsfer_bench.files import DamagedFileError, read_json, write_json_atomic
+from fsfer_bench.results import Store
 from fsfer_bench.splits import get_split
 from fsfer_bench.worker import DONE, FAILED, SKIPPED, Cell, CellOutcome, Job, WorkerSettings, import_plugins
 from fsfer_bench.worker import recorded_hashes as recorded_hashes
@@ -83,6 +85,7 @@ class SlurmSettings:
     timeout: int = 60  # minutes per job
     mem_gb: float | None = None
     folder: str | None = None  # submitit's job files and logs; default <store>/slurm
+    poll: float = 10.0  # seconds between two looks at the tasks (result files, squeue, heartbeats)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class SweepOptions:
     reuse_training: bool = True
     resume: bool = False
     retry_failed: bool = False
+    requeue: bool = False  # slurm: a task Slurm requeues (node failure, preemption, time limit) resumes
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
 
@@ -161,9 +165,10 @@ def _options(table: dict, slurm: dict) -> SweepOptions:
         raise ConfigError(f"unknown executor '{options.executor}' (valid: {', '.join(EXECUTORS)})")
     if options.jobs is not None and (not isinstance(options.jobs, int) or options.jobs < 1):
         raise ConfigError(f"jobs must be a positive integer, got {options.jobs!r}")
-    if not isinstance(options.lease, (int, float)) or options.lease <= 0:
-        raise ConfigError(f"lease must be a positive number of seconds, got {options.lease!r}")
-    for key in ("reuse_training", "resume", "retry_failed"):
+    for name, value in (("lease", options.lease), ("[sweep.slurm] poll", options.slurm.poll)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    for key in ("reuse_training", "resume", "retry_failed", "requeue"):
         if not isinstance(getattr(options, key), bool):
             raise ConfigError(f"[sweep] {key} must be true or false, got {getattr(options, key)!r}")
     return options
@@ -235,15 +240,23 @@ def failure_path(out: str | Path, cell_hash: str) -> Path:
 
 
 def read_failures(out: str | Path) -> dict[str, dict]:
-    """The failures recorded under `out`, by cell hash."""
-    import json
+    """The failures recorded under `out`, by cell hash.
 
+    A damaged failure file still says that its cell failed (it is only written
+    for a failed cell): a warning names it, and `--retry-failed` reruns the cell.
+    """
     failures = {}
     for path in sorted((Path(out) / "failures").glob("*.json")):
         try:
-            failures[path.stem] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # a failure file is a hint, not a result
+            failure = read_json(path)
+            if not isinstance(failure.get("reason"), str):
+                raise DamagedFileError(path, "no reason")
+        except FileNotFoundError:
+            continue  # removed since the listing: its cell is done
+        except DamagedFileError as exc:
+            warnings.warn(f"{exc}; its cell counts as failed (--retry-failed reruns it)", FsferWarning, stacklevel=2)
+            failure = {"reason": f"unknown (failure file damaged: {exc.reason})"}
+        failures[path.stem] = failure
     return failures
 
 
@@ -271,15 +284,17 @@ def _failure(outcome: CellOutcome) -> dict:
 # -- running
 
 
-def make_executor(options: SweepOptions, out: str | Path, poll_s: float = 10.0) -> Executor:
+def make_executor(options: SweepOptions, out: str | Path, poll_s: float | None = None) -> Executor:
     """The executor `options` name: local (in this process or a process pool), slurm, or submitit-local."""
     if options.executor == "local":
         return local_executor(options.jobs or 1)
     s = options.slurm
+    poll_s = s.poll if poll_s is None else poll_s
     return submitit_executor(
         s.folder or Path(out) / "slurm", jobs=options.jobs or 256, partition=s.partition, gpus_per_job=s.gpus_per_job,
         cpus_per_job=s.cpus_per_job, timeout_min=s.timeout, mem_gb=s.mem_gb,
-        cluster="slurm" if options.executor == "slurm" else "local", poll_s=poll_s,
+        cluster="slurm" if options.executor == "slurm" else "local", poll_s=poll_s, lease_s=options.lease,
+        requeue=options.requeue,
     )  # fmt: skip
 
 
@@ -337,13 +352,23 @@ def _cell_outcomes(results: Iterator[JobResult]) -> Iterator[CellOutcome]:
     try:
         for job, result in results:
             if isinstance(result, BaseException):
-                fatal = isinstance(result, StoreError)
-                yield from (CellOutcome(c, FAILED, str(result), fatal=fatal) for c in job.cells)
+                yield from _lost_job(job, result)
             else:
                 yield from result
     finally:
         if hasattr(results, "close"):
             results.close()  # cancels the jobs not started
+
+
+def _lost_job(job: Job, error: BaseException) -> Iterator[CellOutcome]:
+    """Outcomes of a job that could not report (its worker or Slurm task died): the cells it stored are done."""
+    fatal = isinstance(error, StoreError)
+    try:
+        written = set() if fatal else recorded_hashes(job.settings.out, job.cells)
+    except StoreError:
+        written = set()
+    for cell in job.cells:
+        yield CellOutcome(cell, DONE) if cell.hash in written else CellOutcome(cell, FAILED, str(error), fatal=fatal)
 
 
 def _raise_if_fatal(outcomes: list[CellOutcome]) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat
+from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat, slurm_task
 from fsfer_bench.config import RunConfig
 from fsfer_bench.errors import ConfigError, FsferError, StoreError
 from fsfer_bench.results import Store, iter_records
@@ -134,8 +134,14 @@ def recorded_hashes(root: str | Path, cells: Iterable[Cell] = ()) -> set[str]:
 
 
 def run_job(job: Job) -> list[CellOutcome]:
-    """Claim, run and report the cells of `job` (see the module docstring)."""
+    """Claim, run and report the cells of `job` (see the module docstring).
+
+    A Slurm task that Slurm requeued (node failure, preemption, `scontrol requeue`,
+    its time limit under `--requeue`) resumes its trainings from their checkpoints.
+    """
     settings = job.settings
+    if slurm_task()[1] > 0:
+        settings = replace(settings, resume=True)
     _prepare_process(settings)
     board = ClaimBoard(Path(settings.out) / "claims", settings.lease_s)
     claims, outcomes = _claim(board, job.cells)

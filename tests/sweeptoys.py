@@ -7,12 +7,19 @@ PYTHONPATH for subprocesses.
 With FSFER_TEST_DIE_AT_CHECKPOINT=N in the environment, the process SIGKILLs
 itself right after it writes the training checkpoint of step N: a kill in the
 middle of a training, at a known point.
+
+With FSFER_TEST_PAUSE_AT_CHECKPOINT=STEP:SECONDS[:TASK], the training sleeps
+SECONDS right after it writes the checkpoint of step STEP, in its first run only
+(SLURM_RESTART_COUNT unset or 0) and, if TASK is given, only in Slurm array task
+TASK: a window in which a test can cancel or requeue a task mid-training without
+making the training itself long (the machine's CPUs are shared).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import torch
 from toydata import TOY_COMPOUND, register_toys
@@ -61,6 +68,23 @@ def _die_after_checkpoint(step: int) -> None:
     training._Loop.save = save_then_die  # type: ignore[method-assign]
 
 
+def _pause_after_checkpoint(spec: str) -> None:
+    step, seconds, *task = spec.split(":")
+    first_run = os.environ.get("SLURM_RESTART_COUNT", "0") == "0"
+    if not first_run or (task and os.environ.get("SLURM_ARRAY_TASK_ID") != task[0]):
+        return
+    save = training._Loop.save
+
+    def save_then_pause(self: training._Loop, path) -> None:
+        save(self, path)
+        if self.step == int(step):
+            time.sleep(float(seconds))
+
+    training._Loop.save = save_then_pause  # type: ignore[method-assign]
+
+
 register()
+if os.environ.get("FSFER_TEST_PAUSE_AT_CHECKPOINT"):
+    _pause_after_checkpoint(os.environ["FSFER_TEST_PAUSE_AT_CHECKPOINT"])
 if os.environ.get("FSFER_TEST_DIE_AT_CHECKPOINT"):
     _die_after_checkpoint(int(os.environ["FSFER_TEST_DIE_AT_CHECKPOINT"]))

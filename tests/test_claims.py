@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from fsfer_bench.claims import ClaimBoard, heartbeat, pid_alive
-from fsfer_bench.errors import StoreError
+from fsfer_bench.errors import FsferWarning, StoreError
 
 
 def _dead_pid() -> int:
@@ -61,15 +62,51 @@ def test_live_claims_are_honoured_until_the_lease_expires(tmp_path):
     assert board.acquire("silent") is not None
 
 
-def test_a_claim_being_written_is_judged_by_its_age(tmp_path):
-    board = ClaimBoard(tmp_path, lease_s=30)
-    (tmp_path / "young.0").write_text("")
+def test_an_empty_claim_is_being_written_for_a_moment_then_garbage(tmp_path):
+    board = ClaimBoard(tmp_path, lease_s=3600)
+    (tmp_path / "young.0").write_text("")  # as the O_EXCL fallback leaves it for an instant
     old = tmp_path / "old.0"
     old.write_text("")
-    os.utime(old, (time.time() - 60, time.time() - 60))
+    os.utime(old, (time.time() - 10, time.time() - 10))
     assert board.acquire("young") is None
     assert board.holder("young").pid is None
-    assert board.acquire("old") is not None
+    with pytest.warns(FsferWarning, match=r"claim file .*old\.0 is damaged"):
+        assert board.acquire("old") is not None
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\xff\x13 not json", b"[1, 2]", b'{"pid": "x", "host": 3}'])
+def test_a_garbage_claim_is_stale_at_once_and_named(tmp_path, garbage):
+    board = ClaimBoard(tmp_path, lease_s=3600)
+    (tmp_path / "cell.0").write_bytes(garbage)  # fresh: a live worker's claim would hold for an hour
+    with pytest.warns(FsferWarning, match=r"claim file .*cell\.0 is damaged .*treated as stale"):
+        assert board.holder("cell") is None
+    with pytest.warns(FsferWarning):
+        claim = board.acquire("cell")
+    assert claim is not None and claim.path.name == "cell.1" and not (tmp_path / "cell.0").exists()
+
+
+def test_claims_are_written_whole_with_the_umask_mode(tmp_path):
+    old = os.umask(0o002)
+    try:
+        claim = ClaimBoard(tmp_path, lease_s=60).acquire("cell")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(claim.path.stat().st_mode) == 0o664
+    assert json.loads(claim.path.read_text())["token"] == claim.token
+    assert [p.name for p in tmp_path.iterdir()] == ["cell.0"]  # no draft left behind
+
+
+def test_an_earlier_run_of_a_requeued_slurm_task_gives_way(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "41")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    first = ClaimBoard(tmp_path, lease_s=3600).acquire("cell")
+    assert json.loads(first.path.read_text())["job"] == "41_1"
+    # its sibling process in the same run (same task, same restart) is a live holder
+    assert ClaimBoard(tmp_path, lease_s=3600).acquire("cell") is None
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # Slurm requeued the task: the first run is gone
+    again = ClaimBoard(tmp_path, lease_s=3600).acquire("cell")
+    assert again is not None and not first.path.exists()
 
 
 def test_many_takers_of_a_stale_claim_one_wins(tmp_path):

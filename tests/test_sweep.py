@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import stat
 
 import pytest
 import sweeptoys
 from sweeptoys import TINY, TINY_SET
 
 from fsfer_bench.claims import ClaimBoard
-from fsfer_bench.errors import ConfigError
+from fsfer_bench.errors import ConfigError, FsferWarning
 from fsfer_bench.executors import InProcessExecutor
 from fsfer_bench.results import iter_records
 from fsfer_bench.sweep import (
@@ -75,6 +76,8 @@ def test_sweep_file_tables_apply_to_every_cell_and_flags_win(tmp_path):
         ('[sweep]\nmethods = ["protonet"]\nsplits = ["Toy_C"]\nexecutor = "pbs"\n', {}, "unknown executor 'pbs'"),
         ("", {"methods": "protonet", "splits": "Toy_C", "seeds": "a,b"}, "malformed seed list"),
         ("[sweep.slurm]\nqueue = 'x'\n", {}, "unknown key 'queue' in \\[sweep.slurm\\]"),
+        ("[sweep.slurm]\npoll = 0\n", {}, "\\[sweep.slurm\\] poll must be a positive number of seconds, got 0"),
+        ("[sweep]\nrequeue = 'yes'\n", {}, "\\[sweep\\] requeue must be true or false"),
     ],
 )
 def test_sweep_file_mistakes_are_one_line_config_errors(tmp_path, text, flags, message):
@@ -157,7 +160,37 @@ def test_a_worker_that_lost_its_claim_does_not_write(tmp_path):
     assert not (tmp_path / "records").exists()
 
 
-@pytest.mark.skipif(shutil.which("srun") is not None, reason="Slurm is installed here")
-def test_slurm_without_slurm_is_a_clear_error(tmp_path):
+def test_slurm_without_slurm_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun, even where Slurm is installed
     with pytest.raises(ConfigError, match="cannot use Slurm here.*--executor local"):
         make_executor(SweepOptions(executor="slurm"), tmp_path)
+
+
+def test_a_damaged_failure_file_is_named_and_its_cell_is_retried(tmp_path):
+    sweep = tiny(tmp_path)
+    first, second = sweep.cells()
+    failure_path(tmp_path, first.hash).parent.mkdir(parents=True)
+    failure_path(tmp_path, first.hash).write_bytes(b'{"cell": "torn')
+    failure_path(tmp_path, second.hash).write_text('["not", "a", "failure"]')
+    with pytest.warns(FsferWarning, match=r"\.json is damaged .*counts as failed") as heard:
+        retry = plan_sweep(sweep, retry_failed=True)
+    named = {c.hash for c in (first, second) for w in heard if f"{c.hash}.json is damaged" in str(w.message)}
+    assert named == {first.hash, second.hash}
+    assert [c.hash for c in retry.to_run] == [first.hash, second.hash]
+    assert {p.note for p in retry.cells} == {"failed before: unknown (failure file damaged: not valid JSON: "
+                                             "Unterminated string starting at: line 1 column 10 (char 9))",
+                                             "failed before: unknown (failure file damaged: holds a JSON list, "
+                                             "not the expected structure)"}  # fmt: skip
+    assert len(run_sweep(retry, InProcessExecutor()).done) == 2
+    assert not any((tmp_path / "failures").iterdir())
+
+
+def test_failure_files_follow_the_umask(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSFER_TEST_FLAKY", "1")
+    old = os.umask(0o002)
+    try:
+        summary = run_sweep(plan_sweep(tiny(tmp_path, methods=("toy-flaky",))), InProcessExecutor())
+    finally:
+        os.umask(old)
+    paths = [failure_path(tmp_path, o.cell.hash) for o in summary.failed]
+    assert len(paths) == 2 and {stat.S_IMODE(p.stat().st_mode) for p in paths} == {0o664}

@@ -34,12 +34,17 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
               help="Local: worker processes. Slurm: array tasks running at once.  [default: 1 locally]")  # fmt: skip
 @click.option("--lease", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds before a silent worker's claim on a cell may be taken over.  [default: 300]")  # fmt: skip
+              help="Seconds before a silent worker's claim may be taken over, and a silent Slurm task that "
+                   "Slurm no longer runs is reported dead.  [default: 300]")  # fmt: skip
 @click.option("--partition", help="Slurm partition.")
 @click.option("--gpus-per-job", type=click.IntRange(min=0), help="Slurm: GPUs per job.  [default: 0]")
 @click.option("--cpus-per-job", type=click.IntRange(min=1), help="Slurm: CPUs per job (also torch's threads).")
 @click.option("--timeout", type=click.IntRange(min=1), help="Slurm: minutes per job.  [default: 60]")
 @click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), help="Slurm: memory per job, in GB.")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True),
+              help="Slurm: seconds between two looks at the tasks.  [default: 10]")  # fmt: skip
+@click.option("--requeue", is_flag=True, default=None,
+              help="Slurm: requeue a task on node failure, preemption or time limit; it resumes.")  # fmt: skip
 @click.option("--slurm-folder", "folder", type=click.Path(file_okay=False),
               help="Where submitit keeps job files and logs.  [default: <out>/slurm]")  # fmt: skip
 @click.option("--reuse-training/--no-reuse-training", default=None,
