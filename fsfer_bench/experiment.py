@@ -137,7 +137,7 @@ def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
     from fsfer_bench.backbones import build_backbone
 
     method_cls = get_method(config.method)
-    backbone = build_backbone(config.backbone, config.image_size, config.weights)
+    backbone = build_backbone(config.backbone, config.image_size, config.weights, config.weights_preset)
     return method_cls(backbone, method_options(config, method_cls), num_base_classes)
 
 
