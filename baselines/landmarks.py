@@ -104,9 +104,9 @@ class Landmarks(FeatureMethod):
     Options = Options
     training_loop = "none"
     inputs = "landmarks"
-    # No training: both profiles only set what the data pipeline needs. The image size matters only in
+    # No training: the profiles only set what the data pipeline needs. The image size matters only in
     # that images are still decoded; landmarks are in their pixels and normalised away.
-    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}}
+    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}, "long": {"image_size": 48}}
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)
