@@ -3,6 +3,7 @@ every kind of bad file is one line naming what was expected; the weights decide 
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -208,3 +209,16 @@ def test_cli_bad_weights_are_one_line_exit_2(tmp_path, args, expected):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0]
+
+
+def test_run_with_weights_records_the_preset(tmp_path):
+    register_toys()
+    torch.save(build_backbone("conv4", 32).state_dict(), tmp_path / "conv4.pt")
+    result = CliRunner().invoke(main, ["run", "--method", "protonet", "--split", "Toy_C", "--image-size", "32",
+                                       "--weights", str(tmp_path / "conv4.pt"), "--weights-preset", "none",
+                                       "--shot", "1", "--episodes", "5", "--query", "5", "--set", "train.steps=2",
+                                       "--set", "train.val_every=0", "--out", str(tmp_path / "out"), "--quiet",
+                                       "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.output)
+    assert record["config"]["weights"] == str(tmp_path / "conv4.pt") and record["config"]["weights_preset"] == "none"
