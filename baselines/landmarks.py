@@ -64,6 +64,39 @@ def normalise(points: torch.Tensor) -> torch.Tensor:
     return (points - centre[:, None]) @ rotation / distance[:, :, None]
 
 
+def shape_vectors(points: torch.Tensor) -> torch.Tensor:
+    """(B, 68, 2) pixel landmarks -> (B, 136) normalised shapes."""
+    return normalise(points).flatten(1)
+
+
+def whitened(points: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor) -> torch.Tensor:
+    """(B, 68, 2) pixel landmarks -> (B, 136) normalised shapes, centred and whitened."""
+    return (shape_vectors(points) - mean) @ whitening
+
+
+def fit_whitening(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], options: Options
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean shape, symmetric whitening matrix) from (landmarks, labels) batches of the training sources,
+    per `options.whiten`/`shrinkage`; None when there is nothing to fit (whiten "none", or no data)."""
+    if options.whiten == "none":
+        return None
+    shapes, labels = [], []
+    for points, batch_labels in batches:
+        shapes.append(shape_vectors(points).double())
+        labels.append(batch_labels)
+    if not shapes:
+        return None
+    x, y = torch.cat(shapes), torch.cat(labels)
+    mean = x.mean(0)
+    centred = x - (class_means(x, y)[y] if options.whiten == "within" else mean)
+    covariance = centred.T @ centred / max(1, len(x) - 1)
+    ridge = options.shrinkage * covariance.diagonal().mean()
+    covariance += ridge * torch.eye(len(mean), dtype=x.dtype, device=x.device)
+    values, vectors = torch.linalg.eigh(covariance)
+    return mean, vectors @ torch.diag(values.rsqrt()) @ vectors.T  # symmetric: keeps the axes
+
+
 @register_method("landmarks")
 class Landmarks(FeatureMethod):
     """Training-free: nearest centroid over normalised 68-point facial landmarks (needs landmarks)."""
@@ -71,9 +104,9 @@ class Landmarks(FeatureMethod):
     Options = Options
     training_loop = "none"
     inputs = "landmarks"
-    # No training: both profiles only set what the data pipeline needs. The image size matters only in
+    # No training: the profiles only set what the data pipeline needs. The image size matters only in
     # that images are still decoded; landmarks are in their pixels and normalised away.
-    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}}
+    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}, "long": {"image_size": 48}}
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)
@@ -85,26 +118,13 @@ class Landmarks(FeatureMethod):
         return []
 
     def after_training(self, base_batches: Callable[[], Iterable[Batch]]) -> None:
-        if self.options.whiten == "none":
-            return
-        shapes, labels = [], []
-        for batch in base_batches():
-            shapes.append(normalise(batch.images).flatten(1).double())
-            labels.append(batch.labels)
-        if not shapes:
-            return
-        x, y = torch.cat(shapes), torch.cat(labels)
-        mean = x.mean(0)
-        centred = x - (class_means(x, y)[y] if self.options.whiten == "within" else mean)
-        covariance = centred.T @ centred / max(1, len(x) - 1)
-        ridge = self.options.shrinkage * covariance.diagonal().mean()
-        covariance += ridge * torch.eye(len(mean), dtype=x.dtype, device=x.device)
-        values, vectors = torch.linalg.eigh(covariance)
-        self.mean.copy_(mean)
-        self.whitening.copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)  # symmetric: keeps the axes
+        whitening = fit_whitening(((b.images, b.labels) for b in base_batches()), self.options)
+        if whitening is not None:
+            self.mean.copy_(whitening[0])
+            self.whitening.copy_(whitening[1])
 
     def embed(self, landmarks: torch.Tensor) -> torch.Tensor:
-        return (normalise(landmarks).flatten(1) - self.mean) @ self.whitening
+        return whitened(landmarks, self.mean, self.whitening)
 
     def classify(
         self, support_features: torch.Tensor, support_labels: torch.Tensor, query_features: torch.Tensor

@@ -84,6 +84,10 @@ class MatchingNet(FeatureMethod):
         "paper": {"backbone": "conv4", "image_size": 84,
                   "train": {"steps": 60000, "way": 5, "shot": 5, "query": 15, "lr": 1e-3, "weight_decay": 0.0,
                             "val_every": 2000, "val_episodes": 600}},
+        # CPU budget that learns on real faces (issue 18): 2,000 episodes of 5-way 5-shot 5-query at 48 px;
+        # 0.31 s of one core per step (1 thread, busy machine), as ProtoNet's long budget.
+        "long": {"backbone": "conv4", "image_size": 48,
+                 "train": {"steps": 2000, "way": 5, "shot": 5, "query": 5, "val_every": 250, "val_episodes": 100}},
     }  # fmt: skip
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:

@@ -16,6 +16,8 @@ class RawPixels(FeatureMethod):
     """Nearest class mean of raw pixels; no training (a difficulty floor)."""
 
     training_loop = "none"
+    # No training: the profiles set only the image size, the long one that of the other methods' long budgets.
+    profiles = {"quick": {"image_size": 64}, "long": {"image_size": 48}}
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return images.flatten(1)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from fsfer_bench.backbones import check_weights_settings
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import TrainSettings
 
@@ -58,6 +59,7 @@ class RunConfig:
     strict: bool = False
     profile: str = DEFAULT_PROFILE
     weights: str | None = None
+    weights_preset: str | None = None  # input normalisation of the weights: imagenet, msceleb, none
     data_root: str | None = None
     data_paths: dict[str, str] = field(default_factory=dict)
     label_map: dict[str, str] = field(default_factory=dict)
@@ -73,8 +75,8 @@ class RunConfig:
 
     def training_hash(self) -> str:
         """Identity of the trained model: what shapes training, not what it is evaluated on."""
-        keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "face_align",
-                "align_margin", "subject_disjoint", "allow_overlap", "label_map", "strict", "train",
+        keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "weights_preset",
+                "face_align", "align_margin", "subject_disjoint", "allow_overlap", "label_map", "strict", "train",
                 "options")  # fmt: skip
         return _hash({k: self.to_dict()[k] for k in keys})
 
@@ -251,6 +253,7 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
     options = _coerce(method_cls.Options, layers.options, where)
     method_cls.Options(**options)  # let the method's own checks run now, before any work
     config = replace(RunConfig(), **run, train=train, options=options)
+    config = replace(config, weights_preset=check_weights_settings(config.weights, config.weights_preset))
     if not config.train_on:  # spelt out, so hashes say what was trained on
         from fsfer_bench.splits import get_split
 

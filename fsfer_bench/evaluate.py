@@ -21,7 +21,7 @@ from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.errors import FsferError
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
-from fsfer_bench.tensors import inputs
+from fsfer_bench.tensors import method_inputs
 
 Progress = Callable[..., Iterable]
 
@@ -167,7 +167,7 @@ def _cached_features(
 
 def _per_episode(method: FewShotMethod, pool: FaceDataset, device: torch.device | str) -> EpisodeRunner:
     def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
-        support_in, query_in = (inputs(pool, i.ravel(), method.inputs, device) for i in (support, query))
+        support_in, query_in = (method_inputs(method, pool, i.ravel(), device) for i in (support, query))
         return method.predict(support_in, _support_labels(support, device), query_in)
 
     return run_episode
@@ -187,5 +187,5 @@ def embed_pool(
     starts = range(0, len(indices), batch_size)
     with torch.no_grad():
         for i in progress(starts, desc="embed", total=len(starts)):
-            chunks.append(method.embed(inputs(pool, indices[i : i + batch_size], method.inputs, device)))
+            chunks.append(method.embed(method_inputs(method, pool, indices[i : i + batch_size], device)))
     return torch.cat(chunks)

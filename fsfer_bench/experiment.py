@@ -28,7 +28,7 @@ from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
 from fsfer_bench.methods import FewShotMethod
-from fsfer_bench.registry import LoadOptions, get_method
+from fsfer_bench.registry import LoadOptions, dataset_names, get_dataset, get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
 from fsfer_bench.stats import summarise
@@ -91,7 +91,7 @@ def training_pool(
     the 'multiple' shorthand that are not present on disk.
     """
     check_training_sources(names, split, allow_overlap)
-    optional = set(TRAIN_SETS["multiple"]) if len(names) > 1 else set()
+    optional = set(TRAIN_SETS["multiple"]) | set(TRAIN_SETS["wild"]) if len(names) > 1 else set()
     loaded, skipped = [], []
     for name in names:
         try:
@@ -103,7 +103,8 @@ def training_pool(
             continue
         loaded.append(dataset.with_classes(base_classes(dataset)))
     if not loaded:
-        raise DataError(f"none of the training sources {', '.join(names)} was found under the data root")
+        looked = ", ".join(_looked_for(name, sources) for name in names)
+        raise DataError(f"none of the training sources {', '.join(names)} was found; looked for {looked}")
     if skipped:
         warnings.warn(
             f"training on {', '.join(d.name for d in loaded)}; not found: {', '.join(skipped)}",
@@ -111,6 +112,15 @@ def training_pool(
             stacklevel=2,
         )
     return concat(loaded), tuple(d.name for d in loaded), tuple(skipped)
+
+
+def _looked_for(name: str, sources: DataSources) -> str:
+    """The folder a dataset was expected in: its --data-path, else its first folder name under the data root."""
+    if name in sources.paths:
+        return sources.paths[name]
+    known = {n.lower(): n for n in dataset_names()}
+    folder = get_dataset(known[name.lower()]).folders[0] if name.lower() in known else name
+    return f"{sources.root or '<data root>'}/{folder}"
 
 
 def base_classes(dataset: FaceDataset) -> tuple[str, ...]:
@@ -138,7 +148,7 @@ def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
     from fsfer_bench.backbones import build_backbone
 
     method_cls = get_method(config.method)
-    backbone = build_backbone(config.backbone, config.image_size, config.weights)
+    backbone = build_backbone(config.backbone, config.image_size, config.weights, config.weights_preset)
     return method_cls(backbone, method_options(config, method_cls), num_base_classes)
 
 

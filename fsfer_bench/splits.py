@@ -49,10 +49,13 @@ class Split:
         return "new domain"
 
 
-#: `--train-on` shorthands from EGS-Net (Zou et al., AAAI 2022).
+#: `--train-on` shorthands: "single" and "multiple" from EGS-Net (Zou et al., AAAI 2022); "wild", the
+#: large in-the-wild basic-expression sets the FER few-shot literature pretrains on. A shorthand of
+#: several datasets trains on those present (the record's `train_on`/`train_on_skipped` say which).
 TRAIN_SETS = {
     "single": ("RAF-DB",),
     "multiple": ("RAF-DB", "SFEW", "CKplus", "MMI", "Oulu-CASIA"),
+    "wild": ("FER2013", "SFEW", "RAF-DB", "AffectNet"),
 }
 
 #: RAF-DB's 11 compound classes: Du et al.'s 15 without these four.
@@ -124,7 +127,7 @@ def get_split(name: str) -> Split:
 
 
 def expand_train_on(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Replace the shorthands 'single' and 'multiple' by their dataset lists."""
+    """Replace the shorthands of `TRAIN_SETS` ('single', 'multiple', 'wild') by their dataset lists."""
     out: list[str] = []
     for n in names:
         out.extend(TRAIN_SETS.get(n.lower(), (n,)))

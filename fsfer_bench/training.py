@@ -26,7 +26,7 @@ from fsfer_bench.episodes import EpisodeSampler, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError, TrainingError
 from fsfer_bench.evaluate import evaluate, no_progress
 from fsfer_bench.methods import Batch, Episode, FewShotMethod, Stage, StepData, TrainSettings
-from fsfer_bench.tensors import augment, inputs
+from fsfer_bench.tensors import SCRATCH, Normalisation, augment, input_normalisation, inputs
 
 Progress = Callable[..., Iterable]
 VAL_QUERY = 5
@@ -74,9 +74,11 @@ class _Data:
     """Draws the episodes and batches that stages ask for, from seeded generators."""
 
     def __init__(
-        self, pool: FaceDataset, settings: TrainSettings, device: torch.device | str, seed: int, kind: str = "images"
-    ) -> None:
+        self, pool: FaceDataset, settings: TrainSettings, device: torch.device | str, seed: int, kind: str = "images",
+        normalisation: Normalisation = SCRATCH,
+    ) -> None:  # fmt: skip
         self.pool, self.settings, self.device, self.kind = pool, settings, device, kind
+        self.normalisation = normalisation
         self.rng = np.random.default_rng([seed, 1])
         self.torch_gen = torch.Generator().manual_seed(seed)
         self._sampler: EpisodeSampler | None = None
@@ -98,7 +100,7 @@ class _Data:
         return self._sampler
 
     def images(self, indices: np.ndarray) -> torch.Tensor:
-        batch = inputs(self.pool, indices, self.kind, "cpu")
+        batch = inputs(self.pool, indices, self.kind, "cpu", self.normalisation)
         if self.settings.augment and self.kind == "images":
             batch = augment(batch, self.torch_gen)
         return batch.to(self.device)
@@ -108,7 +110,7 @@ class _Data:
         for i in range(0, len(self.pool), batch_size):
             index = np.arange(i, min(i + batch_size, len(self.pool)))
             labels = torch.as_tensor(self.pool.labels[index], device=self.device)
-            yield Batch(inputs(self.pool, index, self.kind, self.device), labels)
+            yield Batch(inputs(self.pool, index, self.kind, self.device, self.normalisation), labels)
 
     def episode(self) -> Episode:
         classes, support, query = self.sampler.draw(self.rng)
@@ -182,7 +184,7 @@ def fit(
     """Train `method` on `pool` through its stages; returns what happened, for the record."""
     start = time.perf_counter()
     train_pool, val_pool = split_validation(pool, settings.val_fraction, np.random.default_rng([seed, 2]))
-    data = _Data(train_pool, settings, device, seed, method.inputs)
+    data = _Data(train_pool, settings, device, seed, method.inputs, input_normalisation(method))
     validator = _Validator(val_pool, settings, seed)
     report = TrainingReport(
         train_images=len(train_pool),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import fakes
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from fsfer_bench.cli import main
 from fsfer_bench.data.loading import load_dataset
 from fsfer_bench.errors import DataError, FsferWarning
 
@@ -56,3 +60,16 @@ def test_folder_holding_sfew_is_named(tmp_path):
     (tmp_path / "SFEW").rename(tmp_path / "FER2013")
     with pytest.raises(DataError, match="it looks like SFEW"):
         load(tmp_path)
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_shared_fer2013_export_checks_clean(shared_data):
+    """The shared training partition: 28,709 images; byte-identical images under other labels warn, not fail."""
+    result = CliRunner().invoke(main, ["data", "check", "FER2013", "--data-root", str(shared_data), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["images"] == 28709 and report["class_counts"]["disgusted"] == 436
+    assert not report["fatal"]
+    kinds = {f["kind"]: f["severity"] for f in report["findings"]}
+    assert kinds["duplicates with conflicting labels"] == "warning"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import fakes
 import pytest
+from click.testing import CliRunner
 
+from fsfer_bench.cli import main
 from fsfer_bench.data.loading import load_dataset
 from fsfer_bench.errors import DataError
 
@@ -30,3 +34,12 @@ def test_unknown_class_folder_needs_a_label_map(tmp_path):
         load_dataset("SFEW", fakes.sources(tmp_path), fakes.options())
     d = load_dataset("SFEW", fakes.sources(tmp_path), fakes.options(label_map={"Bored": "neutral"}))
     assert d.class_counts()["neutral"] == 5
+
+
+@pytest.mark.shared_data
+def test_shared_sfew_train_checks_clean(shared_data):
+    """The shared Train partition: 859 aligned 143x181 crops, nothing to warn about."""
+    result = CliRunner().invoke(main, ["data", "check", "SFEW", "--data-root", str(shared_data), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["images"] == 859 and report["class_counts"]["disgusted"] == 49 and report["findings"] == []
