@@ -231,15 +231,20 @@ class Record:
 
     @property
     def returned_final_stage(self) -> str:
-        """ "yes", "no" or UNKNOWN: whether the returned weights come from the method's last training stage.
+        """Whether the returned weights come from the method's last training stage: "yes", "no", "n/a" or UNKNOWN.
 
-        The last stage is the last entry of `training.stages` (names, or objects with a
-        "name"), else the last key of `training.steps` (stages in the order they ran).
-        Records without `training.returned` (before schema 2, or untrained methods) say UNKNOWN.
+        The stages are `training.stages` (names, or objects with a "name") in the order they
+        ran, else the keys of `training.steps`. "n/a": nothing was trained. One stage: "yes"
+        (there is no other). Several stages and `training.returned = {stage, step}`: "yes"
+        if its stage is the last. Several stages without it (records before schema 2): UNKNOWN.
         """
-        returned = self.training.get("returned")
         stages = _stage_names(self.training)
-        if not isinstance(returned, dict) or not stages:
+        returned = self.training.get("returned")
+        if not stages:
+            return "n/a"
+        if len(stages) == 1:
+            return "yes"
+        if not isinstance(returned, dict):
             return UNKNOWN
         return "yes" if returned.get("stage") == stages[-1] else "no"
 
