@@ -61,8 +61,10 @@ def paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> 
         raise ValueError(f"paired comparison needs the same episodes, got {len(a)} and {len(b)}")
     d = a - b
     s = summarise(d)
-    if np.allclose(d, 0):
-        t_p = w_p = 1.0
+    if len(d) < 2:  # no test from one episode
+        t_p = w_p = float("nan")
+    elif np.allclose(d, d[0]):  # no spread: t is 0 or infinite
+        t_p = w_p = 1.0 if np.isclose(d[0], 0) else 0.0
     else:
         t_p = float(st.ttest_rel(a, b).pvalue)
         w_p = float(st.wilcoxon(a, b, zero_method="zsplit").pvalue)

@@ -45,7 +45,11 @@ class Comparison:
     returned_final_stage: dict[str, str]  # method -> Record.returned_final_stage of its runs
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """For JSON: figures undefined for one episode or one seed are NaN here, `null` there, with this note."""
+        out = asdict(self)
+        if self.paired.n < 2:
+            out["note"] = "n/a (1 episode): no interval and no test from a single paired episode"
+        return out
 
 
 def compare_methods(runs: pd.DataFrame, a: str, b: str, split: str, shot: int) -> Comparison:
