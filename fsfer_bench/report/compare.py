@@ -107,7 +107,7 @@ def _head_lines(c: Comparison, width: int) -> list[str]:
         f"  {c.b:<{width}}  {c.summary_b.mean:6.2f} ± {_ci(c.summary_b.ci95)} %",
         f"  {'difference':<{width}}  {c.across_seeds.mean:+6.2f} ± {_ci(c.across_seeds.ci95)} points "
         f"(95% t-CI over {s} seeds)",
-        f"  t-test over seeds      p = {c.p_value:.3g}",
+        f"  t-test over seeds      p = {_p(c.p_value)}",
         f"  per seed               {each} points",
         "  over episodes, seeds pooled (conditional on these trained models):",
     ]
@@ -117,8 +117,8 @@ def _episode_lines(c: Comparison, width: int) -> list[str]:
     p = c.paired
     return [
         f"  {'difference':<{width}}  {p.mean_diff:+6.2f} ± {_ci(p.ci95)} points ({c.a} - {c.b}, 95% t-CI)",
-        f"  paired t-test          p = {p.t_pvalue:.3g}",
-        f"  Wilcoxon signed-rank   p = {p.wilcoxon_pvalue:.3g}",
+        f"  paired t-test          p = {_p(p.t_pvalue)}",
+        f"  Wilcoxon signed-rank   p = {_p(p.wilcoxon_pvalue)}",
         f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}  (episodes where {c.a} is better / equal / worse)",
     ]
 
@@ -135,4 +135,8 @@ def _stage_lines(c: Comparison) -> list[str]:
 
 
 def _ci(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.2f}"
+    return "n/a (1 episode)" if math.isnan(x) else f"{x:.2f}"
+
+
+def _p(x: float) -> str:
+    return "n/a (1 episode)" if math.isnan(x) else f"{x:.3g}"
