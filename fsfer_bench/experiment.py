@@ -176,11 +176,11 @@ def train(
 def training_hash(config: RunConfig, pool: FaceDataset) -> str:
     """Identity of a trained model: the settings that shape training, and what the training pool holds.
 
-    The pool's `content_id` is in it, so a model trained before images were added to or
-    deleted from a training source is not reused afterwards (the image cache and the
-    episode sets are keyed by the same content identity).
+    The pool's content identity (`content_id`, the one the image cache and the episode
+    sets use, here with the pixels that training reads) is in it, so a model trained
+    before images were added, deleted or edited is not reused afterwards.
     """
-    text = f"{config.training_hash()}|{pool.content_id()}"
+    text = f"{config.training_hash()}|{pool.content_id(pixels=True)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -12,6 +12,8 @@ and the new model overwrites it. Failing instead would fail every rerun the same
 
 from __future__ import annotations
 
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +56,12 @@ class ModelCache:
         except TypeError as exc:
             return CacheMiss(f"{meta} is damaged (not a training report: {exc})")
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's own warnings about odd pickles add nothing to ours
+                warnings.simplefilter("ignore")
+                state = torch.load(weights, map_location="cpu", weights_only=True)
             method.load_state_dict(state)
+        except pickle.UnpicklingError:
+            return CacheMiss(f"{weights} is damaged (not plain weights: it holds objects that are not loaded)")
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds for bad files; each means "retrain"
             return CacheMiss(f"{weights} is damaged ({type(exc).__name__}: {_first_line(exc)})")
         return report

@@ -61,13 +61,16 @@ class FaceDataset:
     def has_subjects(self) -> bool:
         return len(self) > 0 and bool(np.all(self.subjects != UNKNOWN_SUBJECT))
 
-    def content_id(self) -> str:
-        """What the pool holds, image by image, but not how it was decoded.
+    def content_id(self, pixels: bool = False) -> str:
+        """The content identity of the pool: what it holds, image by image.
 
         A hash of each image's source, file, class, person and domain, plus
-        `notes["content"]` (how generated data was made). Image size, crop and
-        alignment are left out on purpose: a method run at 32 px faces the same
-        test episodes as one run at 64 px. Episode sets are keyed by this.
+        `notes["content"]` (how generated data was made). By default image size,
+        crop and alignment are left out on purpose: a method run at 32 px faces
+        the same test episodes as one run at 64 px, so episode sets are keyed by
+        this. With `pixels`, the decoded pixels are hashed too: that is what a
+        training reads, so the training hash uses it and an image edited in place
+        (same file name) is not trained on with a model of the old one.
         """
         h = hashlib.sha256()
         names = np.asarray(self.classes, dtype=str)[self.labels] if len(self) else np.empty(0, dtype=str)
@@ -76,6 +79,9 @@ class FaceDataset:
             h.update("\x1f".join(np.asarray(column, dtype=str).tolist()).encode())
             h.update(b"\0")
         h.update(json.dumps(self.notes.get("content"), sort_keys=True).encode())
+        if pixels:
+            h.update(str(self.images.shape).encode())
+            h.update(np.ascontiguousarray(self.images).data)
         return h.hexdigest()[:20]
 
     def class_counts(self) -> dict[str, int]:
