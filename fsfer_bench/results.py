@@ -19,7 +19,7 @@ import platform
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +31,8 @@ from fsfer_bench.files import DamagedFileError, read_json, write_atomic, write_j
 from fsfer_bench.record import REQUIRED, SCHEMA, Record, RecordError, new_record_id, utc_now
 
 __all__ = [
-    "REQUIRED", "SCHEMA", "Record", "Store", "environment", "iter_records", "load", "new_record_id", "read_record",
-    "utc_now", "write_json_atomic",
+    "REQUIRED", "SCHEMA", "Record", "Store", "environment", "frame", "iter_records", "load", "new_record_id",
+    "read_record", "utc_now", "write_json_atomic",
 ]  # fmt: skip
 
 
@@ -186,7 +186,12 @@ def load(path: str | Path = "results") -> pd.DataFrame:
     The `record` column holds each row's `Record`; the other columns are the ones
     selections and groupings need.
     """
-    rows = [_row(p, r) for p, r in iter_records(path)]
-    if not rows:
+    runs = frame(iter_records(path))
+    if runs.empty:
         raise StoreError(f"no records under {path}; run `fsfer-bench run ... --out {path}` first")
-    return pd.DataFrame(rows)
+    return runs
+
+
+def frame(records: Iterable[tuple[str | Path, Record]]) -> pd.DataFrame:
+    """(path, record) pairs as the DataFrame `load` gives, e.g. for records made in memory."""
+    return pd.DataFrame([_row(Path(p), r) for p, r in records])
