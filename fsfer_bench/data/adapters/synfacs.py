@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.cache import cached_dataset
-from fsfer_bench.data.dataset import FaceDataset, fingerprint, make_dataset
+from fsfer_bench.data.dataset import FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.synfacs.aus import CLASSES
 from fsfer_bench.data.synfacs.generator import (
     DEFAULT_IMAGES_PER_CLASS,
@@ -49,7 +49,7 @@ def load_synfacs(
     check_domain(domain)
     size = check_size((options or LoadOptions()).image_size)
     name = f"SynFACS-{domain}"
-    key = fingerprint(
+    key = short_hash(
         "SynFACS", str(GENERATOR_VERSION), domain, str(size), str(n_subjects), str(images_per_class), str(seed)
     )
 
@@ -61,7 +61,6 @@ def load_synfacs(
             made.labels,
             subjects=made.subjects,
             domain=domain,
-            key=key,
             landmarks=made.landmarks,
             classes=CLASSES,
         )
