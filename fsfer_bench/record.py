@@ -44,9 +44,10 @@ SCHEMA = 2
 UNKNOWN = "unknown"
 #: Fields every record must have to be read at all, whatever its schema.
 REQUIRED = ("method", "split", "way", "shot", "query", "seed", "accuracies", "episode_hash")
-#: Fields schema 1 did not have, with the value an upgraded record gets: explicitly unknown.
-_NEW_IN_2 = {
-    "support_rule": UNKNOWN,
+#: The protocol fields: how support sets were drawn, where the model was trained, what it saw at test time.
+#: A record that was not told them (schema 1, or a run that does not measure them) holds these: unknown.
+PROTOCOL_UNKNOWN = {
+    "support_rule": UNKNOWN,  # "people" | "images"
     "same_database": None,
     "train_duplicates_removed": None,
     "transductive": None,
@@ -79,11 +80,11 @@ class Record:
     train_on_skipped: list[str] = field(default_factory=list)
     episodes: int | None = None
     subject_disjoint: bool | None = None
-    # protocol (how support sets were drawn, where the model was trained, what it saw at test time)
-    support_rule: str = "people"  # "people" | "images" | UNKNOWN
-    same_database: bool | None = False
-    train_duplicates_removed: int | None = 0
-    transductive: bool | None = False
+    # protocol (see PROTOCOL_UNKNOWN); None or UNKNOWN where not known, and then listed in `unknown_fields`
+    support_rule: str = UNKNOWN
+    same_database: bool | None = None
+    train_duplicates_removed: int | None = None
+    transductive: bool | None = None
     # summary of `accuracies`; None where undefined, with the reason in `interval_note`
     mean: float | None = None
     ci95: float | None = None
@@ -167,9 +168,14 @@ class Record:
         training_hash: str,
         reused: bool,
         environment: dict,
+        protocol: dict | None = None,
     ) -> Record:
-        """The record of one shot of a run (`config` holds that one shot)."""
+        """The record of one shot of a run (`config` holds that one shot).
+
+        `protocol` holds the PROTOCOL_UNKNOWN fields the run knows; the others stay unknown, and listed so.
+        """
         shot = episodes.spec.shot
+        protocol = dict(protocol or {})
         return cls(
             schema=SCHEMA,
             record_id=new_record_id(config.method, config.split, shot, config.seed),
@@ -202,6 +208,8 @@ class Record:
             train_notes=pools.train.notes,
             device=str(device),
             **environment,
+            **{**PROTOCOL_UNKNOWN, **protocol},
+            unknown_fields=[k for k in PROTOCOL_UNKNOWN if k not in protocol],
         ).with_summary()
 
     def to_dict(self) -> dict:
@@ -280,8 +288,8 @@ def _upgrade(data: dict) -> dict:
         raise RecordError(f"has schema {schema!r}; this fsfer-bench reads schemas up to {SCHEMA} (upgrade it)")
     if schema == 1:
         data.setdefault("episode_seed", data.get("seed"))  # schema 1 drew the test episodes with the seed
-        unknown = [k for k in _NEW_IN_2 if k not in data]
-        data.update({k: _NEW_IN_2[k] for k in unknown})
+        unknown = [k for k in PROTOCOL_UNKNOWN if k not in data]
+        data.update({k: PROTOCOL_UNKNOWN[k] for k in unknown})
         data["unknown_fields"] = unknown
     data.setdefault("record_id", "")
     data["schema"] = SCHEMA
