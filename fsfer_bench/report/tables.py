@@ -499,7 +499,7 @@ FRAME_COLUMNS: dict[str, Callable[[TableCell], object]] = {
     "returned_final_stage": lambda c: c.source.returned_final_stage,
     "transductive": lambda c: c.source.flag("transductive"),
     "same_database": lambda c: c.source.flag("same_database"),
-    "train_on": lambda c: c.source.flag("train_on"),
+    "train_on": lambda c: ",".join(t) if isinstance(t := c.source.flag("train_on"), tuple) else t,
     "image_size": lambda c: c.source.flag("image_size"),
     "images_seen": lambda c: c.source.flag("images_seen"),
 }
