@@ -227,6 +227,9 @@ class Record:
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key) if key in _FIELD_NAMES else default
 
+    def __contains__(self, key: object) -> bool:
+        return key in _FIELD_NAMES
+
     # --- what readers derive -----------------------------------------------------------------------------
 
     @property
