@@ -25,6 +25,7 @@ function of the `TableCell`, whose `source` cell holds the records).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -344,15 +345,21 @@ def _unknown_stage_sentence(table: Table, m: Markup) -> list[str]:
 
 
 def _image_size_sentence(table: Table, m: Markup) -> list[str]:
-    sizes: dict[str, set] = {}
+    """Name the methods that ran at another image size than most of the table's."""
+    sizes: dict[str, tuple] = {}
     for c in table.filled:
-        sizes.setdefault(c.method, set()).update(r.image_size for r in c.source.records if r.image_size)
-    if len({size for found in sizes.values() for size in found}) <= 1:
+        found = {r.image_size for r in c.source.records if r.image_size}
+        sizes[c.method] = tuple(sorted(found | set(sizes.get(c.method, ()))))
+    common = Counter(size for found in sizes.values() for size in found).most_common()
+    if len(common) <= 1:
         return []
-    listed = ", ".join(
-        f"{m.escape(method)} {'/'.join(map(str, sorted(found)))} px" for method, found in sizes.items() if found
+    usual = common[0][0]
+    others = ", ".join(
+        f"{m.escape(method)} {'/'.join(map(str, found))} px"
+        for method, found in sizes.items()
+        if found != (usual,) and found
     )
-    return [f"Methods in this table ran at different image sizes: {listed}."]
+    return [f"Methods in this table ran at different image sizes: {usual} px, except {others}."]
 
 
 def _training_sentences(table: Table, m: Markup) -> list[str]:
