@@ -146,3 +146,19 @@ def test_a_bad_episode_seed_is_one_line_and_exit_2(tmp_path, value):
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert errors == [f"error: --episode-seed takes a whole number >= 0, got '{value}'; e.g. --episode-seed 0"]
     assert not (tmp_path / "records").exists()
+
+
+def test_sweep_takes_the_episode_seed_with_the_same_one_line_refusal(tmp_path):
+    args = ["sweep", "--methods", "protonet", "--splits", "Rec_C", "--out", str(tmp_path), "--dry-run"]
+    refused = CliRunner().invoke(main, [*args, "--episode-seed", "-3"])
+    assert refused.exit_code == 2 and refused.stderr.strip().splitlines() == [
+        "error: --episode-seed takes a whole number >= 0, got '-3'; e.g. --episode-seed 0"
+    ]
+    hashes = {}
+    for seed in ("0", "4"):
+        planned = CliRunner().invoke(main, [*args, "--episode-seed", seed, "--format", "json"])
+        assert planned.exit_code == 0, planned.output
+        hashes[seed] = {cell["config_hash"] for cell in json.loads(planned.stdout)}
+    default = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert hashes["0"] == {cell["config_hash"] for cell in json.loads(default.stdout)}
+    assert not hashes["0"] & hashes["4"]  # the episode seed is part of every cell's identity
