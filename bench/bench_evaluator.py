@@ -39,7 +39,7 @@ def main() -> None:
     noise = rng.normal(size=(n, args.size, args.size, 3))
     images = np.clip(127 + 40 * (0.12 * np.repeat(patterns, args.per_class, axis=0) + noise), 0, 255).astype(np.uint8)
     labels = [f"class{c:02d}" for c in range(args.classes) for _ in range(args.per_class)]
-    pool = make_dataset("bench", images, labels, key="bench")
+    pool = make_dataset("bench", images, labels)
     episodes = sample_episodes(pool, EpisodeSpec(5, 5, 15, args.episodes, seed=0))
     torch.manual_seed(0)
     method = ProtoNet(build_backbone("conv4", args.size)).eval()

@@ -98,7 +98,7 @@ def make_pool(size: int, classes: int = 15, per_class: int = 40):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(classes * per_class, size, size, 3), dtype=np.uint8)
     labels = [f"class{c:02d}" for c in range(classes) for _ in range(per_class)]
-    return make_dataset("bench", images, labels, key=f"bench-maml-{size}")
+    return make_dataset("bench", images, labels)
 
 
 def method_for(size: int, device: torch.device, **options: object) -> MAML:

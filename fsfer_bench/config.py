@@ -45,7 +45,8 @@ class RunConfig:
     shots: tuple[int, ...] = (1, 5)
     query: int = 15
     episodes: int = 600
-    seed: int = 0
+    seed: int = 0  # seeds training
+    episode_seed: int = 0  # seeds the test episodes, so every training seed faces the same test
     backbone: str = "conv4"
     image_size: int = 64
     device: str = "auto"
@@ -74,10 +75,15 @@ class RunConfig:
         return _hash({k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED})
 
     def training_hash(self) -> str:
-        """Identity of the trained model: what shapes training, not what it is evaluated on."""
+        """The settings that shape the trained model, not what it is evaluated on.
+
+        Leaves out the episode seed, the test episodes' shape, `subject_disjoint` and
+        `allow_overlap` (test-time or permission flags that training ignores). The
+        record's training hash adds the training pool's content to this
+        (`experiment.training_hash`), which settings alone cannot know.
+        """
         keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "weights_preset",
-                "face_align", "align_margin", "subject_disjoint", "allow_overlap", "label_map", "strict", "train",
-                "options")  # fmt: skip
+                "face_align", "align_margin", "label_map", "strict", "train", "options")  # fmt: skip
         return _hash({k: self.to_dict()[k] for k in keys})
 
 
@@ -254,6 +260,8 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
     method_cls.Options(**options)  # let the method's own checks run now, before any work
     config = replace(RunConfig(), **run, train=train, options=options)
     config = replace(config, weights_preset=check_weights_settings(config.weights, config.weights_preset))
+    if config.episode_seed < 0:
+        raise ConfigError(f"episode_seed must be a whole number >= 0, got {config.episode_seed}; e.g. --episode-seed 0")
     if not config.train_on:  # spelt out, so hashes say what was trained on
         from fsfer_bench.splits import get_split
 

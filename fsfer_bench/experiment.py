@@ -9,8 +9,7 @@ Everything the CLI's `run` does is here, callable from Python:
 
 from __future__ import annotations
 
-import json
-import os
+import hashlib
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -28,10 +27,11 @@ from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
 from fsfer_bench.methods import FewShotMethod
+from fsfer_bench.model_cache import CacheMiss, ModelCache
+from fsfer_bench.record import Record
 from fsfer_bench.registry import LoadOptions, dataset_names, get_dataset, get_method
-from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
+from fsfer_bench.results import Store, environment
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
-from fsfer_bench.stats import summarise
 from fsfer_bench.training import TrainingReport, fit
 
 Progress = Callable[..., Iterable]
@@ -153,10 +153,11 @@ def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
 
 
 def sample_test_episodes(config: RunConfig, target: FaceDataset) -> dict[int, EpisodeSet]:
-    """One episode set per shot; drawn before training so impossible specs fail in seconds, and every
-    spec checked (e.g. its size bound) before any is drawn."""
+    """One episode set per shot, drawn with the episode seed (not the training seed), so that every
+    training seed of a study faces the same test; drawn before training so impossible specs fail in
+    seconds, and every spec checked (e.g. its size bound) before any is drawn."""
     specs = {
-        shot: EpisodeSpec(config.way, shot, config.query, config.episodes, config.seed, config.subject_disjoint)
+        shot: EpisodeSpec(config.way, shot, config.query, config.episodes, config.episode_seed, config.subject_disjoint)
         for shot in config.shots
     }
     return {shot: sample_episodes(target, spec, min_per_class=config.min_per_class) for shot, spec in specs.items()}
@@ -181,57 +182,38 @@ def train(
     return method, report
 
 
-class ModelCache:
-    """Trained models kept by training hash, so evaluations on other shots or splits reuse one training.
+def training_hash(config: RunConfig, pool: FaceDataset) -> str:
+    """Identity of a trained model: the settings that shape training, and what the training pool holds.
 
-    `<store>/models/<training hash>.pt` holds the state_dict (loaded with
-    weights_only=True), `.json` beside it the training report, and `.ckpt.pt` the
-    checkpoint of a training still under way, for `--resume`.
+    The pool's content identity (`content_id`, the one the image cache and the episode
+    sets use, here with the pixels that training reads) is in it, so a model trained
+    before images were added, deleted or edited is not reused afterwards.
     """
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def checkpoint(self, training_hash: str) -> Path:
-        return self.root / f"{training_hash}.ckpt.pt"
-
-    def load(self, method: FewShotMethod, training_hash: str) -> TrainingReport | None:
-        weights, meta = self.root / f"{training_hash}.pt", self.root / f"{training_hash}.json"
-        if not (weights.exists() and meta.exists()):
-            return None
-        try:
-            method.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            report = TrainingReport(**json.loads(meta.read_text()))
-        except (OSError, ValueError, RuntimeError, TypeError):
-            return None  # a damaged cache entry is retrained, not trusted
-        return report
-
-    def save(self, method: FewShotMethod, report: TrainingReport, training_hash: str) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        weights = self.root / f"{training_hash}.pt"
-        tmp = weights.with_name(f".{weights.name}.{uuid.uuid4().hex[:8]}")
-        torch.save(method.state_dict(), tmp)
-        os.replace(tmp, weights)
-        write_json_atomic(self.root / f"{training_hash}.json", report.to_dict())
-        self.checkpoint(training_hash).unlink(missing_ok=True)
+    text = f"{config.training_hash()}|{pool.content_id(pixels=True)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def trained_method(
-    config: RunConfig, pool: FaceDataset, device: torch.device, progress: Progress, cache: ModelCache | None,
-    resume: bool,
+    config: RunConfig, pool: FaceDataset, key: str, device: torch.device, progress: Progress,
+    cache: ModelCache | None, resume: bool,
 ) -> tuple[FewShotMethod, TrainingReport, bool]:  # fmt: skip
-    """The trained method: from `cache` if it holds this training, else trained (and cached)."""
+    """The trained method: from `cache` if it holds training `key`, else trained (and cached).
+
+    A damaged cache entry is named in a warning and retrained; the new model replaces it.
+    """
     if cache is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             method = build_method(config, len(pool.classes)).to(device)
-        report = cache.load(method, config.training_hash())
-        if report is not None:
-            return method.eval(), report, True
-    checkpoint = cache.checkpoint(config.training_hash()) if cache is not None else None
+        found = cache.load(method, key)
+        if not isinstance(found, CacheMiss):
+            return method.eval(), found, True
+        if found.damaged:
+            warnings.warn(f"cached model unusable, retraining: {found.damaged}", FsferWarning, stacklevel=2)
+    checkpoint = cache.checkpoint(key) if cache is not None else None
     method, report = train(config, pool, device, progress, checkpoint=checkpoint, resume=resume)
     if cache is not None:
-        cache.save(method, report, config.training_hash())
+        cache.save(method, report, key)
     return method, report, False
 
 
@@ -242,11 +224,11 @@ def run(
     store: Store | None = None,
     reuse_training: bool = False,
     resume: bool = False,
-) -> list[dict]:
+) -> list[Record]:
     """Train once and evaluate each shot of `config`; returns the stored records.
 
-    With `reuse_training`, a model trained before with the same training config
-    (same `training_hash`) is loaded from the store's model cache instead; with
+    With `reuse_training`, a model trained before with the same training config on
+    the same training data (same `training_hash`) is loaded from the store's model cache instead; with
     `resume`, a training killed midway continues from its last checkpoint.
     """
     store = store or Store(config.out)
@@ -256,7 +238,8 @@ def run(
     pools = build_pools(config)
     episode_sets = sample_test_episodes(config, pools.target)
     cache = ModelCache(store.root / "models") if (reuse_training or resume) else None
-    method, report, reused = trained_method(config, pools.train, device, progress, cache, resume)
+    key = training_hash(config, pools.train)
+    method, report, reused = trained_method(config, pools.train, key, device, progress, cache, resume)
     run_id = uuid.uuid4().hex[:12]
     features = FeatureCache()
     records = []
@@ -265,63 +248,16 @@ def run(
             method, pools.target, episodes, device=device, feature_cache=config.feature_cache, progress=progress,
             cache=features,
         )  # fmt: skip
-        record = make_record(replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device)
-        record["training"]["reused"] = reused
-        record["transductive"] = method.is_transductive()
+        protocol = {
+            "support_rule": episodes.support_rule,
+            "same_database": pools.same_database,
+            "train_duplicates_removed": pools.train_duplicates_removed,
+            "transductive": method.is_transductive(),
+        }
+        record = Record.from_run(
+            replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device,
+            key, reused, environment(), protocol=protocol,
+        )  # fmt: skip
         store.write(record, episodes)
         records.append(record)
     return records
-
-
-def make_record(config: RunConfig, pools: Pools, episodes: EpisodeSet, result, report: TrainingReport,
-                run_id: str, device: torch.device) -> dict:  # fmt: skip
-    shot = episodes.spec.shot
-    summary = summarise(result.accuracies)
-    return {
-        "schema": 1,
-        "record_id": new_record_id(config.method, config.split, shot, config.seed),
-        "run_id": run_id,
-        "created": utc_now(),
-        "method": config.method,
-        "split": config.split,
-        "target": pools.target.sources[0] if len(pools.target) else None,
-        "train_on": list(pools.train_on),
-        "train_on_skipped": list(pools.skipped_sources),
-        "way": config.way,
-        "shot": shot,
-        "query": config.query,
-        "episodes": config.episodes,
-        "seed": config.seed,
-        "subject_disjoint": config.subject_disjoint and pools.target.has_subjects,
-        "support_rule": episodes.support_rule,
-        "same_database": pools.same_database,
-        "train_duplicates_removed": pools.train_duplicates_removed,
-        "mean": summary.mean,
-        "ci95": summary.ci95,
-        "ci95_z": summary.ci95_z,
-        "std": summary.std,
-        "n_episodes": summary.n,
-        "accuracies": [round(float(a), 4) for a in result.accuracies],
-        "classes": list(pools.target.classes),
-        "confusion": result.confusion.tolist(),
-        "episode_hash": episodes.hash,
-        "train_classes": list(pools.train.classes),
-        "overlap_classes": list(pools.overlap_classes),
-        "config": config.to_dict(),
-        "config_hash": config.hash(),
-        "training_hash": config.training_hash(),
-        "training": report.to_dict(),
-        "evaluation": {"seconds": result.seconds, "path": result.path},
-        "target_notes": pools.target.notes,
-        "train_notes": pools.train.notes,
-        "device": str(device),
-        **environment(),
-    }
-
-
-def describe(record: dict) -> str:
-    """The one line `run` prints per shot."""
-    return (
-        f"{record['method']}  {record['split']}  {record['way']}-way {record['shot']}-shot  "
-        f"{record['mean']:.2f} ± {record['ci95']:.2f} %  ({record['n_episodes']} episodes, 95% t-CI)"
-    )

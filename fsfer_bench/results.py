@@ -14,15 +14,12 @@ sweeps read records through `load` and `iter_records`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import platform
 import subprocess
 import tempfile
-import uuid
 import warnings
-from collections.abc import Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +27,13 @@ import pandas as pd
 
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.errors import FsferWarning, StoreError
-from fsfer_bench.files import write_json_atomic
+from fsfer_bench.files import DamagedFileError, read_json, write_atomic, write_json_atomic
+from fsfer_bench.record import REQUIRED, SCHEMA, Record, RecordError, new_record_id, utc_now
 
-SCHEMA = 1
-#: Fields every record must have to be read at all; the rest may be missing in old records.
-REQUIRED = ("method", "split", "way", "shot", "query", "seed", "accuracies", "episode_hash")
+__all__ = [
+    "REQUIRED", "SCHEMA", "Record", "Store", "environment", "frame", "iter_records", "load", "new_record_id",
+    "read_record", "utc_now", "write_json_atomic",
+]  # fmt: skip
 
 
 class Store:
@@ -55,13 +54,18 @@ class Store:
                 f"cannot write results to {self.root} ({exc.strerror or exc}); choose a writable folder with --out"
             ) from exc
 
-    def write(self, record: dict, episodes: EpisodeSet | None = None) -> Path:
-        """Store `record` (and its episode set, once per hash); returns the record's path."""
+    def write(self, record: Record | dict, episodes: EpisodeSet | None = None) -> Path:
+        """Store `record` (and its episode set, once per hash); returns the record's path.
+
+        A dict is read through `Record.from_dict` first, so nothing reaches the store that
+        `load` would refuse.
+        """
+        record = record if isinstance(record, Record) else Record.from_dict(record)
         try:
             if episodes is not None:
                 self._write_episodes(episodes)
-            path = self.root / "records" / record["split"] / record["method"] / f"{record['record_id']}.json"
-            write_json_atomic(path, record)
+            path = self.root / "records" / record.split / record.method / f"{record.record_id}.json"
+            write_json_atomic(path, record.to_dict())
         except OSError as exc:
             raise StoreError(
                 f"cannot write a record under {self.root} ({exc.strerror or exc}); records already written are intact"
@@ -72,18 +76,10 @@ class Store:
         path = self.root / "episodes" / f"{episodes.hash}.npz"
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npz")
-        episodes.save(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, episodes.save)  # a full disk leaves no hidden partial file behind
 
     def episodes(self, episode_hash: str) -> EpisodeSet:
         return EpisodeSet.load(self.root / "episodes" / f"{episode_hash}.npz")
-
-
-def new_record_id(method: str, split: str, shot: int, seed: int) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{method}_{split}_{shot}shot_seed{seed}_{stamp}_{uuid.uuid4().hex[:8]}"
 
 
 @functools.cache
@@ -128,73 +124,74 @@ def _git_commit() -> str | None:
     return f"{commit}-dirty" if dirty else commit
 
 
-def iter_records(root: str | Path) -> Iterator[tuple[Path, dict]]:
-    """Every readable record under `root`; corrupt ones are skipped with a warning naming the file."""
+def iter_records(root: str | Path) -> Iterator[tuple[Path, Record]]:
+    """Every usable record under `root`, upgraded to the current schema.
+
+    A record that cannot be used (torn JSON, wrong field types, accuracies outside
+    [0, 100], a newer schema) is skipped with a warning naming its file: one bad
+    record must not stop a report over the whole store.
+    """
     root = Path(root)
     if not root.exists():
         raise StoreError(f"results folder {root} does not exist; run `fsfer-bench run ... --out {root}` first")
     base = root / "records" if (root / "records").is_dir() else root
     for path in sorted(base.rglob("*.json")):
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"skipped corrupt record {path} ({exc})", FsferWarning, stacklevel=2)
+            record = Record.from_dict(read_json(path, expect=object))
+        except DamagedFileError as exc:
+            warnings.warn(f"skipped corrupt record {path} ({exc.reason})", FsferWarning, stacklevel=2)
             continue
-        if not isinstance(record, dict):
-            warnings.warn(f"skipped {path}: not a record", FsferWarning, stacklevel=2)
-            continue
-        missing = [f for f in REQUIRED if f not in record]
-        if missing:
-            warnings.warn(
-                f"skipped {path}: record of schema {record.get('schema', 'unknown')} lacks field '{missing[0]}'",
-                FsferWarning,
-                stacklevel=2,
-            )
+        except RecordError as exc:
+            warnings.warn(f"skipped {path}: {exc}", FsferWarning, stacklevel=2)
             continue
         yield path, record
 
 
-def _row(path: Path, r: dict) -> dict:
-    from fsfer_bench.stats import summarise
+def read_record(path: str | Path) -> Record:
+    """One record file, upgraded; `StoreError` naming the file if it cannot be used."""
+    try:
+        return Record.from_dict(read_json(path, expect=object))
+    except (DamagedFileError, RecordError, FileNotFoundError) as exc:
+        raise StoreError(f"cannot read record {path} ({exc})") from exc
 
-    accuracies = np.asarray(r["accuracies"], dtype=np.float64)
-    s = summarise(accuracies)
-    training = r.get("training") or {}
+
+def _row(path: Path, r: Record) -> dict:
+    """The DataFrame row of a record: the columns that select and group, and the record itself."""
     return {
-        "method": r["method"],
-        "split": r["split"],
-        "way": r["way"],
-        "shot": r["shot"],
-        "query": r["query"],
-        "seed": r["seed"],
-        "n_episodes": len(accuracies),
-        # recomputed from the stored accuracies, so old records and new agree
-        "mean": s.mean,
-        "ci95": s.ci95,
-        "ci95_z": s.ci95_z,
-        "std": s.std,
-        "episode_hash": r["episode_hash"],
-        "train_on": ",".join(r.get("train_on") or []),
-        "backbone": (r.get("config") or {}).get("backbone"),
-        "image_size": (r.get("config") or {}).get("image_size"),
-        "config_hash": r.get("config_hash"),
-        "run_id": r.get("run_id"),
-        "record_id": r.get("record_id", path.stem),
-        "created": r.get("created"),
-        "train_seconds": training.get("seconds"),
-        "eval_seconds": (r.get("evaluation") or {}).get("seconds"),
-        "accuracies": accuracies,
+        "method": r.method,
+        "split": r.split,
+        "way": r.way,
+        "shot": r.shot,
+        "query": r.query,
+        "seed": r.seed,
+        "episode_seed": r.episode_seed,
+        "n_episodes": r.n_episodes,
+        "mean": r.mean,
+        "ci95": np.nan if r.ci95 is None else r.ci95,
+        "episode_hash": r.episode_hash,
+        "train_on": ",".join(r.train_on),
+        "image_size": r.image_size,
+        "config_hash": r.config_hash,
+        "record_id": r.record_id or path.stem,
+        "created": r.created,
+        "accuracies": np.asarray(r.accuracies, dtype=np.float64),
         "path": str(path),
+        "record": r,
     }
 
 
 def load(path: str | Path = "results") -> pd.DataFrame:
-    """All records under `path` as a DataFrame, one row per record (accuracies in percent)."""
-    rows = [_row(p, r) for p, r in iter_records(path)]
-    if not rows:
+    """All records under `path` as a DataFrame, one row per record (accuracies in percent).
+
+    The `record` column holds each row's `Record`; the other columns are the ones
+    selections and groupings need.
+    """
+    runs = frame(iter_records(path))
+    if runs.empty:
         raise StoreError(f"no records under {path}; run `fsfer-bench run ... --out {path}` first")
-    return pd.DataFrame(rows)
+    return runs
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def frame(records: Iterable[tuple[str | Path, Record]]) -> pd.DataFrame:
+    """(path, record) pairs as the DataFrame `load` gives, e.g. for records made in memory."""
+    return pd.DataFrame([_row(Path(p), r) for p, r in records])

@@ -1,8 +1,12 @@
-"""Confidence intervals and paired tests over per-episode accuracies.
+"""Confidence intervals and paired tests over per-episode accuracies, or over per-seed means.
 
 Two 95% half-widths are reported: the Student-t one (ddof=1), which is right
 for any number of episodes, and the 1.96·std/√n one that most few-shot papers
 print, labelled as such so nobody compares the two unknowingly.
+
+With several training seeds, the unit of inference is the seed: `summarise` of the
+per-seed means, and `seed_paired_compare` of two methods' per-seed means (Student-t on
+the S paired differences, S - 1 degrees of freedom).
 """
 
 from __future__ import annotations
@@ -57,8 +61,10 @@ def paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> 
         raise ValueError(f"paired comparison needs the same episodes, got {len(a)} and {len(b)}")
     d = a - b
     s = summarise(d)
-    if np.allclose(d, 0):
-        t_p = w_p = 1.0
+    if len(d) < 2:  # no test from one episode
+        t_p = w_p = float("nan")
+    elif np.allclose(d, d[0]):  # no spread: t is 0 or infinite
+        t_p = w_p = 1.0 if np.isclose(d[0], 0) else 0.0
     else:
         t_p = float(st.ttest_rel(a, b).pvalue)
         w_p = float(st.wilcoxon(a, b, zero_method="zsplit").pvalue)
@@ -72,6 +78,28 @@ def paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> 
         losses=int((d < 0).sum()),
         n=len(d),
     )
+
+
+@dataclass(frozen=True)
+class SeedComparison:
+    mean_diff: float  # mean over seeds of (mean of a - mean of b)
+    ci95: float  # Student-t half-width over the seeds, S - 1 df
+    t_pvalue: float  # one-sample t-test of the per-seed differences against 0
+    n: int  # seeds
+
+
+def seed_paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> SeedComparison:
+    """Compare two methods seed by seed: a[s] and b[s] are the mean accuracies of seed s on the same episodes."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError(f"a comparison across seeds needs the same seeds, two or more; got {len(a)} and {len(b)}")
+    d = a - b
+    s = summarise(d)
+    if np.allclose(d, d[0]):  # no spread: t is 0 or infinite
+        p = 1.0 if np.isclose(d[0], 0) else 0.0
+    else:
+        p = float(st.ttest_1samp(d, 0.0).pvalue)
+    return SeedComparison(s.mean, s.ci95, p, len(d))
 
 
 def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:

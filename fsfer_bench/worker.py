@@ -129,7 +129,7 @@ def recorded_hashes(root: str | Path, cells: Iterable[Cell] = ()) -> set[str]:
     hashes = set()
     for folder in folders:
         if folder.is_dir():
-            hashes.update(r.get("config_hash") for _, r in iter_records(folder))
+            hashes.update(r.config_hash for _, r in iter_records(folder))
     return hashes
 
 
@@ -218,8 +218,8 @@ def _run_cells(cells: list[Cell], store: ClaimedStore, settings: WorkerSettings)
         return _unfinished(cells, store, FAILED, str(exc))
     except Exception as exc:  # a bug in a method must not take down the other cells
         return _unfinished(cells, store, FAILED, f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
-    by_hash = {r["config_hash"]: r for r in records}
-    return [CellOutcome(c, DONE, record=_summary(by_hash[c.hash])) for c in cells]
+    by_hash = {r.config_hash: r for r in records}
+    return [CellOutcome(c, DONE, record=by_hash[c.hash].summary()) for c in cells]
 
 
 def _unfinished(cells: list[Cell], store: Store, status: str, reason: str, **kwargs) -> list[CellOutcome]:
@@ -229,12 +229,3 @@ def _unfinished(cells: list[Cell], store: Store, status: str, reason: str, **kwa
     except StoreError:
         written = set()
     return [CellOutcome(c, DONE) if c.hash in written else CellOutcome(c, status, reason, **kwargs) for c in cells]
-
-
-def _summary(record: dict) -> dict:
-    keys = ("record_id", "config_hash", "training_hash", "mean", "ci95", "n_episodes")
-    out = {k: record.get(k) for k in keys}
-    training = record.get("training") or {}
-    out["training"] = {"reused": training.get("reused"), "seconds": training.get("seconds"),
-                       "resumed_from": training.get("resumed_from")}  # fmt: skip
-    return out

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.vocabulary import COMPOUND
+from fsfer_bench.record import SCHEMA
 from fsfer_bench.results import Store
 
 WAY, QUERY = 5, 15
@@ -65,10 +66,10 @@ def record(
     created: str = "2025-01-01T00:00:00+00:00",
     **extra: object,
 ) -> dict:
-    """A record shaped like `experiment.make_record`'s, with the fields the reports read."""
+    """A record's JSON form with the fields the reports read (the store reads it through `Record.from_dict`)."""
     accs = accuracies(method, split, shot, seed, n, level) if accs is None else np.asarray(accs, dtype=float)
     return {
-        "schema": 1,
+        "schema": SCHEMA,
         "record_id": f"{method}_{split}_{shot}shot_seed{seed}_{zlib.crc32(repr((method, created)).encode()):08x}",
         "run_id": "run",
         "created": created,

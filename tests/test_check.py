@@ -97,7 +97,7 @@ def test_unreadable_dataset_raises(tmp_path):
 def test_dataset_without_files_gets_counts(monkeypatch):
     def load(_folder, _options):
         labels = ["happy"] * 3 + ["sad"] * 2
-        return make_dataset("mem", np.zeros((5, 4, 4, 3), np.uint8), labels, subjects=list("abcab"), key="k")
+        return make_dataset("mem", np.zeros((5, 4, 4, 3), np.uint8), labels, subjects=list("abcab"))
 
     monkeypatch.setitem(_datasets, "mem", DatasetAdapter("mem", ("mem",), "in memory", "nowhere", load, None, False))
     report = check_dataset("mem", DataSources(None), way=2, shot=1, query=1)

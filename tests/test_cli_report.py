@@ -157,3 +157,29 @@ def test_bad_flags_are_one_line_errors(store_root, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     _refused(invoke("report", "--results", store_root, "--out", blocker / "x.tex"), "cannot write")
+
+
+def test_records_of_wrong_types_or_impossible_accuracies_are_skipped_not_fatal(store_root):
+    folder = store_root / "records" / "Fake_C" / "protonet"
+    (folder / "typed.json").write_text(json.dumps({**record("typed"), "shot": "one"}))
+    (folder / "high.json").write_text(json.dumps(record("high", accs=[500.0] * 60)))
+    (folder / "low.json").write_text(json.dumps(record("low", accs=[-300.0] * 60)))
+    result = invoke("report", "--results", store_root)
+    out = _ok(result)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("typed.json" in w and "field 'shot' is str" in w for w in warnings), result.stderr
+    assert any("high.json" in w and "accuracy 500.0" in w for w in warnings), result.stderr
+    assert any("low.json" in w and "accuracy -300.0" in w for w in warnings), result.stderr
+    assert "| protonet | **" in out and "high" not in out and "low" not in out
+
+
+def test_compare_json_is_strict_with_one_episode(tmp_path):
+    store = Store(tmp_path)
+    store.write(record("A", accs=[60.0], episode_hash="h"))
+    store.write(record("B", accs=[40.0], episode_hash="h"))
+    out = _ok(invoke("compare", "A", "B", "-s", "Fake_C", "-k", "1", "--results", tmp_path, "--format", "json"))
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    assert data["summary_a"]["ci95"] is None and data["paired"]["t_pvalue"] is None and "1 episode" in data["note"]
+    assert data["paired"]["mean_diff"] == 20.0
+    text = _ok(invoke("compare", "A", "B", "-s", "Fake_C", "-k", "1", "--results", tmp_path))
+    assert "nan" not in text and "± n/a" in text

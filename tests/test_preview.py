@@ -21,7 +21,7 @@ def _dataset(n_subjects: int = 5, per_class: int = 3, size: int = 24, subjects: 
     people = [f"S{s:02d}" for s in range(n_subjects) for _ in classes for _ in range(per_class)]
     images = rng.integers(0, 256, (len(labels), size, size, 1 if grey else 3), dtype=np.uint8)
     images = np.repeat(images, 3, axis=3) if grey else images
-    return make_dataset("toy", images, labels, subjects=people if subjects else None, key="toy")
+    return make_dataset("toy", images, labels, subjects=people if subjects else None)
 
 
 def test_one_row_per_class_and_the_requested_columns():
@@ -59,7 +59,7 @@ def test_grey_images_without_subjects():
 
 def test_empty_class_rows_are_blank_tiles():
     data = _dataset().with_classes(("neutral", "happy"))
-    data = make_dataset("gap", data.images, [data.classes[i] for i in data.labels], key="gap",
+    data = make_dataset("gap", data.images, [data.classes[i] for i in data.labels],
                         classes=("neutral", "happy", "sad"))  # fmt: skip
     sheet = np.asarray(contact_sheet(data, subjects_per_row=3, tile=32))
     last_row = sheet[2 * 34 + 2 : 2 * 34 + 2 + 32, -34:-2]  # the last tile of the last row
@@ -79,7 +79,7 @@ def test_synfacs_sheet_has_22_rows():
     from fsfer_bench.data.synfacs.generator import generate
 
     made = generate("lab", n_subjects=2, images_per_class=1, image_size=32)
-    data = make_dataset("SynFACS-lab", made.images, made.labels, subjects=made.subjects, key="s", classes=made.classes)
+    data = make_dataset("SynFACS-lab", made.images, made.labels, subjects=made.subjects, classes=made.classes)
     assert contact_sheet(data, subjects_per_row=2).height == 22 * 34 + 2
 
 
@@ -93,6 +93,6 @@ def test_real_grey_dataset(shared_data: Path):
     names = {"happy": "happy", "surprise": "surprised", "anger": "angry"}
     labels = [names[files[i].parent.name] for i in kept]
     subjects = [files[i].name.split("_")[0] for i in kept]
-    data = make_dataset("CKplus", images, labels, subjects=subjects, key="ck")
+    data = make_dataset("CKplus", images, labels, subjects=subjects)
     sheet = contact_sheet(data, subjects_per_row=4)
     assert sheet.height == 3 * (48 + 2) + 2

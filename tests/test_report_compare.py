@@ -40,7 +40,7 @@ def test_paired_numbers_match_scipy_and_counts(paired_store):
 
 def test_text_names_every_figure(paired_store):
     text = format_comparison(_compare(paired_store))
-    assert "A vs B on Fake_C, 5-way 1-shot: 60 paired episodes (seed 0)" in text
+    assert "A vs B on Fake_C, 5-way 1-shot: 60 paired episodes (seed 0; one trained model per method" in text
     for phrase in ("difference", "95% t-CI", "paired t-test", "Wilcoxon signed-rank", "win / tie / loss"):
         assert phrase in text
 
@@ -68,7 +68,7 @@ def test_seeds_pool_when_each_seed_matches(tmp_path):
             store.write(record(method, seed=seed))
     c = _compare(tmp_path)
     assert c.paired.n == 120 and c.seeds == (0, 1)
-    assert "seeds pooled: 0, 1" in format_comparison(c)
+    assert "2 seeds x 60 paired episodes (seeds 0, 1)" in format_comparison(c)
 
 
 def test_different_seed_sets_are_refused_with_a_hint(tmp_path):
@@ -107,3 +107,34 @@ def test_several_seeds_also_give_an_interval_across_seeds(tmp_path):
 def test_one_seed_gives_no_interval_across_seeds(paired_store):
     c = _compare(paired_store)
     assert c.across_seeds is None and "across seeds" not in format_comparison(c)
+
+
+def test_compare_and_report_give_the_same_numbers(tmp_path):
+    """Means, intervals and the p-value that decides the underline: one computation for both commands."""
+    from fsfer_bench.report.cells import make_cells
+    from fsfer_bench.report.tables import build_table
+
+    store = Store(tmp_path)
+    for seed, gap in ((0, 1.0), (1, 3.0), (2, -0.5)):
+        store.write(record("A", seed=seed, level=62.0 + gap))
+        store.write(record("B", seed=seed, level=62.0))
+    c = _compare(tmp_path)
+    table = build_table(make_cells(select_runs(load(tmp_path), Selection(), tmp_path)))
+    a, b = (table.cell(m, table.columns[0]) for m in ("A", "B"))
+    assert (a.mean, a.ci95) == pytest.approx((c.summary_a.mean, c.summary_a.ci95))
+    assert (b.mean, b.ci95) == pytest.approx((c.summary_b.mean, c.summary_b.ci95))
+    assert b.p_holm == pytest.approx(c.p_value)  # one test in the column: Holm changes nothing
+    assert c.p_value == pytest.approx(st.ttest_1samp(np.array(c.seed_differences), 0.0).pvalue)
+    assert f"p = {c.p_value:.3g}" in format_comparison(c)
+
+
+def test_compare_flags_weights_not_from_the_final_stage(tmp_path):
+    store = Store(tmp_path)
+    stages = {"steps": {"joint": 90, "alternate": 60}}
+    store.write(record("A", training={**stages, "returned": {"stage": "joint", "step": 90}}))
+    store.write(record("B", training=stages))
+    c = _compare(tmp_path)
+    assert c.returned_final_stage == {"A": "no", "B": "unknown"}
+    text = format_comparison(c)
+    assert "A returned weights from before its final training stage" in text
+    assert "which training stage B's returned weights came from is not recorded" in text

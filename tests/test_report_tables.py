@@ -144,15 +144,27 @@ def _two_seed_store(root, b_seed1_hash=None):
             store.write(record(method, seed=seed, level=level, episode_hash=hash_))
 
 
-def test_seeds_pool_by_concatenating_episodes(tmp_path):
+def test_pooled_seeds_are_summarised_and_tested_across_seeds(tmp_path):
     _two_seed_store(tmp_path)
     table = _table(tmp_path)
-    runs = load(tmp_path)
-    both = np.concatenate(list(runs[runs["method"] == "A"].sort_values("seed")["accuracies"]))
+    runs = load(tmp_path).sort_values("seed")
+    means = {m: np.array([a.mean() for a in runs[runs["method"] == m]["accuracies"]]) for m in ("A", "B")}
     cell = table.cell("A", table.columns[0])
-    assert cell.n_episodes == 2 * N and cell.mean == pytest.approx(both.mean()) and cell.seeds == (0, 1)
-    assert _marks(table)["B"] is Mark.WORSE
-    assert "Seeds 0, 1 pooled" in to_markdown(table)
+    assert cell.n_episodes == 2 * N and cell.seeds == (0, 1) and cell.inference == "seeds"
+    assert cell.mean == pytest.approx(means["A"].mean())
+    assert cell.ci95 == pytest.approx(st.t.ppf(0.975, 1) * means["A"].std(ddof=1) / np.sqrt(2))
+    # one test in the column, so Holm leaves its p-value as is: a t-test on the 2 per-seed differences
+    p = st.ttest_1samp(means["A"] - means["B"], 0.0).pvalue
+    assert table.cell("B", table.columns[0]).p_holm == pytest.approx(p)
+    markdown = to_markdown(table)
+    assert "Training seeds 0, 1: inference across seeds" in markdown
+    assert "t-test on the per-seed paired differences" in markdown and "mean of the per-seed mean" in markdown
+
+
+def test_one_seed_speaks_for_that_trained_model_only(known_store):
+    markdown = to_markdown(_table(known_store))
+    assert "All runs: seed 0, one trained model per cell" in markdown and "that trained model only" in markdown
+    assert "across seeds" not in markdown
 
 
 def test_pooled_cells_pair_only_if_every_seeds_episodes_match(tmp_path):
@@ -218,3 +230,71 @@ def test_standalone_latex_compiles_with_pdflatex(known_store, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "table.pdf").read_bytes()[:4] == b"%PDF"
     assert "Overfull" not in (tmp_path / "table.log").read_text()
+
+
+def _flagged_store(root) -> None:
+    """A: returned stage-1 weights of two stages, transductive, 32 px; B: final stage, same database, 64 px."""
+    store = Store(root)
+    two_stages = {"steps": {"joint": 90, "alternate": 60}, "images_seen": 9600}
+    store.write(
+        record(
+            "A",
+            accs=_reference(),
+            transductive=True,
+            train_on=["CKplus", "JAFFE"],
+            config={"image_size": 32},
+            training={**two_stages, "returned": {"stage": "joint", "step": 90}},
+        )
+    )
+    store.write(
+        record(
+            "B",
+            accs=_reference() - 5,
+            same_database=True,
+            train_on=["CKplus", "JAFFE"],
+            config={"image_size": 64},
+            training={**two_stages, "returned": {"stage": "alternate", "step": 60}},
+        )
+    )
+    store.write(
+        record(
+            "C_old",
+            accs=_reference() - 6,
+            schema=1,
+            training={"steps": {"joint": 90, "alternate": 60}},
+            config={"image_size": 64},
+        )
+    )
+    # fmt: skip
+
+
+def test_flags_marks_and_notes_agree_across_formats(tmp_path):
+    _flagged_store(tmp_path)
+    table = _table(tmp_path)
+    column = table.columns[0]
+    assert table.cell("A", column).flags == ("not_final_stage", "transductive")
+    assert table.cell("B", column).flags == ("same_database",)
+    markdown, latex = to_markdown(table), to_latex(table)
+    assert re.search(r"^\| A \| \*\*[\d.]+ ± [\d.]+\*\*‡§ \|", markdown, re.M)
+    assert re.search(r"^\| B \| .*¶ \|$", markdown, re.M)
+    assert r"$^{\ddagger}$$^{\S}$" in latex and r"$^{\P}$" in latex
+    for text, m in ((markdown, "‡"), (latex, r"$^{\ddagger}$")):
+        assert f"{m} Returned weights not from the method's final training stage" in text
+    assert "not recorded for C\\_old" in latex and "not recorded for C\\_old" in markdown
+    assert (
+        "different image sizes: 32 px, except B 64 px" in markdown
+        or "different image sizes: 64 px, except A 32 px" in markdown
+    )
+    assert "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; training images seen: A 9,600, B 9,600." in markdown
+    frame = to_frame(table).set_index("method")
+    assert frame.loc["A", "returned_final_stage"] == "no" and frame.loc["B", "returned_final_stage"] == "yes"
+    assert frame.loc["C_old", "returned_final_stage"] == "unknown" and frame.loc["A", "transductive"]
+    assert frame.loc["B", "same_database"] and frame.loc["A", "image_size"] == 32
+
+
+def test_a_single_episode_has_no_interval_but_a_table_still(tmp_path):
+    Store(tmp_path).write(record("A", accs=[60.0]))
+    Store(tmp_path).write(record("B", accs=[40.0]))
+    table = _table(tmp_path)
+    assert _marks(table) == {"A": Mark.BEST, "B": Mark.UNPAIRED}  # one episode: nothing to test with
+    assert re.search(r"^\| A \| \*\*60\.00 ± –\*\* \|", to_markdown(table), re.M)

@@ -21,7 +21,7 @@ import sweeptoys
 import torch
 from sweeptoys import TINY, TINY_SET
 
-import fsfer_bench.experiment
+import fsfer_bench.model_cache
 import fsfer_bench.results
 from fsfer_bench.claims import ClaimBoard
 from fsfer_bench.errors import StoreError
@@ -130,7 +130,7 @@ def test_a_store_that_fails_mid_sweep_stops_it_with_a_clear_error_and_keeps_reco
         records["n"] += "records" in Path(path).parts
         write(path, obj)
 
-    for module in (fsfer_bench.results, fsfer_bench.experiment):  # the record writer, and the model cache
+    for module in (fsfer_bench.results, fsfer_bench.model_cache):  # the record writer, and the model cache
         monkeypatch.setattr(module, "write_json_atomic", fail_after_two_records)
     with pytest.raises(StoreError, match=rf"cannot write .*{message}.*intact.*stopped.*run the sweep again"):
         run_sweep(plan_sweep(sweep), InProcessExecutor())

@@ -42,7 +42,7 @@ def make_toy(
                 images.append(np.clip(127 + 30 * x, 0, 255).astype(np.uint8))
                 labels.append(c)
                 people.append(f"p{s + subject_offset:03d}")
-    return make_dataset(name, np.stack(images), labels, subjects=people, key=f"toy-{name}-{seed}-{size}")
+    return make_dataset(name, np.stack(images), labels, subjects=people)
 
 
 def register_toys(size: int = 32, subjects: int = 30) -> None:

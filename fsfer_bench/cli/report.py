@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import click
 from fsfer_bench.cli import main
 from fsfer_bench.cli.common import friendly_errors
 from fsfer_bench.errors import ConfigError
+from fsfer_bench.files import dumps_strict
 
 
 def _names(value: str | None) -> tuple[str, ...] | None:
@@ -73,7 +73,7 @@ def _write(text: str, out: str | None) -> None:
 @click.option("--caption", help="Caption, written as is in the output format.  [default: says what cells hold]")
 @click.option("--label", default="tab:fsfer-bench", show_default=True, help="LaTeX \\label of the table.")
 @click.option("--pool-seeds/--no-pool-seeds", default=True, show_default=True,
-              help="Pool the seeds of a cell (accuracies concatenated), or give each seed its own row.")  # fmt: skip
+              help="Pool the seeds of a cell (inference across seeds), or give each seed its own row.")  # fmt: skip
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of the paired tests.")
 @friendly_errors
 def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, way: int | None,
@@ -130,7 +130,7 @@ def compare(method_a: str, method_b: str, split: str, shot: int, seed: int | Non
     seeds = None if seed is None else (seed,)
     runs = _selected(results_dir, methods=(method_a, method_b), splits=(split,), seeds=seeds, way=way)
     comparison = compare_methods(runs, method_a, method_b, split, shot)
-    text = json.dumps(comparison.to_dict(), indent=1) if fmt == "json" else format_comparison(comparison)
+    text = dumps_strict(comparison.to_dict()) if fmt == "json" else format_comparison(comparison)
     click.echo(text)
 
 

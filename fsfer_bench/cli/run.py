@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from fsfer_bench.cli import main
 from fsfer_bench.cli.common import friendly_errors, progress_factory
 from fsfer_bench.cli.options import data_options, image_options, label_options
+from fsfer_bench.errors import ConfigError
+from fsfer_bench.files import dumps_strict
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def episode_seed(value: str | None) -> int | None:
+    """`--episode-seed`, read here rather than by click so that bad input is one line, not a usage screen."""
+    if value is None:
+        return None
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise ConfigError(f"--episode-seed takes a whole number >= 0, got '{value}'; e.g. --episode-seed 0")
+    return seed
 
 
 @main.command()
@@ -23,7 +36,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--shot", help="Shots per class, comma-separated; one evaluation each.  [default: 1,5]")
 @click.option("--query", type=int, help="Queries per class per episode.  [default: 15]")
 @click.option("--episodes", type=int, help="Test episodes per shot.  [default: 600]")
-@click.option("--seed", type=int, help="Seed of training and of the test episodes.  [default: 0]")
+@click.option("--seed", type=int, help="Seed of training.  [default: 0]")
+@click.option("--episode-seed", help="Seed of the test episodes, apart from training's.  [default: 0]")
 @click.option("--backbone", help="conv4, resnet12 or resnet18.  [default: the profile's, else conv4]")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Pretrained backbone state dict (torchvision layout).")
 @click.option("--weights-preset", help="Input normalisation the weights expect: imagenet, msceleb or none.")
@@ -58,17 +72,17 @@ def run(
       fsfer-bench run --method protonet --split SynFACS_C --episodes 200
     """
     from fsfer_bench.config import resolve_config
-    from fsfer_bench.experiment import describe
     from fsfer_bench.experiment import run as run_experiment
 
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
+    flags["episode_seed"] = episode_seed(flags.pop("episode_seed"))  # type: ignore[arg-type]
     config = resolve_config(flags, config_file, list(assignments))
     records = run_experiment(config, progress=progress_factory(quiet), reuse_training=reuse_training, resume=resume)
     if fmt == "json":
-        click.echo(json.dumps(records, indent=1))
+        click.echo(dumps_strict([r.to_dict() for r in records]))
         return
     for record in records:
-        click.echo(describe(record))
+        click.echo(record.describe())
     if not quiet:
         click.echo(f"{len(records)} record(s) saved under {config.out}/records", err=True)

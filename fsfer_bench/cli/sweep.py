@@ -17,6 +17,7 @@ from fsfer_bench.executors import EXECUTORS
 @click.option("--splits", help="Evaluation splits, comma-separated (see `fsfer-bench list splits`).")
 @click.option("--shots", help="Shots, comma-separated; one cell each.  [default: 1,5]")
 @click.option("--seeds", help="Seeds, comma-separated; one cell each.  [default: 0]")
+@click.option("--episode-seed", help="Seed of the test episodes, the same for every seed's cells.  [default: 0]")
 @click.option("--train-on", help="Training sources for every cell, comma-separated.  [default: each split's own]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Sweep file: a run config with a [sweep] table (see docs/sweeps.md); flags win.")  # fmt: skip
@@ -64,9 +65,11 @@ def sweep(config_file: str | None, assignments: tuple[str, ...], dry_run: bool, 
       fsfer-bench sweep --methods protonet,egsnet --splits SynFACS_C --shots 1,5 --seeds 0,1,2 --jobs 2
       fsfer-bench sweep --config study.toml --executor slurm --partition gpu --gpus-per-job 1 --timeout 120
     """
+    from fsfer_bench.cli.run import episode_seed
     from fsfer_bench.sweep import load_sweep, plan_sweep
 
     flags["plugins"] = flags["plugins"] or None  # type: ignore[assignment]
+    flags["episode_seed"] = episode_seed(flags["episode_seed"])  # type: ignore[arg-type]
     grid, options = load_sweep(flags, config_file, assignments)
     plan = plan_sweep(grid, retry_failed=options.retry_failed, lease=options.lease)
     if dry_run:

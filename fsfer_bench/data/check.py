@@ -242,7 +242,6 @@ def _episode_findings(report: CheckReport, way: int | None, shot: int | None, qu
         np.zeros((len(report.labels), 1, 1, 3), np.uint8),
         report.labels,
         subjects=report.subjects,
-        key="check",
         classes=report.classes,
     )
     try:

@@ -23,8 +23,8 @@ UNKNOWN_SUBJECT = ""
 class FaceDataset:
     """Images with labels in the canonical vocabulary, and who and where they come from.
 
-    `fingerprint` identifies the content (adapter, file list, image size, crop)
-    without hashing pixels; episode sets and caches are keyed by it.
+    `content_id()` is the pool's one content identity: episode sets are keyed by
+    it, and the training hash includes it (with the pixels).
     """
 
     name: str
@@ -34,7 +34,6 @@ class FaceDataset:
     subjects: np.ndarray  # (N,) str, UNKNOWN_SUBJECT where the dataset has none
     sources: np.ndarray  # (N,) str, the dataset each image came from
     domains: np.ndarray  # (N,) str, e.g. "lab" or "wild"
-    fingerprint: str
     files: np.ndarray | None = None  # (N,) str, for messages and `data check`
     landmarks: np.ndarray | None = None  # (N, 68, 2) float32, pixel coordinates
     notes: dict = field(default_factory=dict)  # counts worth recording, e.g. alignment fallbacks
@@ -61,13 +60,16 @@ class FaceDataset:
     def has_subjects(self) -> bool:
         return len(self) > 0 and bool(np.all(self.subjects != UNKNOWN_SUBJECT))
 
-    def content_id(self) -> str:
-        """What the pool holds, image by image, but not how it was decoded.
+    def content_id(self, pixels: bool = False) -> str:
+        """The content identity of the pool: what it holds, image by image.
 
         A hash of each image's source, file, class, person and domain, plus
-        `notes["content"]` (how generated data was made). Image size, crop and
-        alignment are left out on purpose: a method run at 32 px faces the same
-        test episodes as one run at 64 px. Episode sets are keyed by this.
+        `notes["content"]` (how generated data was made). By default image size,
+        crop and alignment are left out on purpose: a method run at 32 px faces
+        the same test episodes as one run at 64 px, so episode sets are keyed by
+        this. With `pixels`, the decoded pixels are hashed too: that is what a
+        training reads, so the training hash uses it and an image edited in place
+        (same file name) is not trained on with a model of the old one.
         """
         h = hashlib.sha256()
         names = np.asarray(self.classes, dtype=str)[self.labels] if len(self) else np.empty(0, dtype=str)
@@ -76,6 +78,9 @@ class FaceDataset:
             h.update("\x1f".join(np.asarray(column, dtype=str).tolist()).encode())
             h.update(b"\0")
         h.update(json.dumps(self.notes.get("content"), sort_keys=True).encode())
+        if pixels:
+            h.update(str(self.images.shape).encode())
+            h.update(np.ascontiguousarray(self.images).data)
         return h.hexdigest()[:20]
 
     def class_counts(self) -> dict[str, int]:
@@ -99,7 +104,6 @@ class FaceDataset:
             domains=self.domains[indices],
             files=take(self.files),
             landmarks=take(self.landmarks),
-            fingerprint=_digest(self.fingerprint, indices.tobytes()),
         )
 
     def with_classes(self, classes: tuple[str, ...] | list[str], name: str | None = None) -> FaceDataset:
@@ -112,12 +116,7 @@ class FaceDataset:
         out = self.subset(keep, name=name)
         remap = np.full(len(self.classes), -1, dtype=np.int64)
         remap[wanted] = np.arange(len(wanted))
-        return replace(
-            out,
-            labels=remap[out.labels],
-            classes=tuple(classes),
-            fingerprint=_digest(out.fingerprint, "|".join(classes).encode()),
-        )
+        return replace(out, labels=remap[out.labels], classes=tuple(classes))
 
     def where(self, mask: np.ndarray, name: str | None = None) -> FaceDataset:
         return self.subset(np.flatnonzero(mask), name=name)
@@ -152,7 +151,6 @@ def concat(datasets: list[FaceDataset], name: str | None = None) -> FaceDataset:
         subjects=np.concatenate(subjects),
         sources=np.concatenate([d.sources for d in datasets]),
         domains=np.concatenate([d.domains for d in datasets]),
-        fingerprint=_digest(*(d.fingerprint.encode() for d in datasets)),
         files=np.concatenate([d.files for d in datasets]) if with_files else None,
         landmarks=np.concatenate([d.landmarks for d in datasets]) if with_landmarks else None,
         notes=_merge_notes([d.notes for d in datasets]),
@@ -170,17 +168,13 @@ def _merge_notes(notes: list[dict]) -> dict:
     return merged
 
 
-def _digest(*parts: str | bytes) -> str:
+def short_hash(*parts: str | bytes) -> str:
+    """A short hash of the given parts; adapters name their image-cache entries with it."""
     h = hashlib.sha256()
     for p in parts:
         h.update(p.encode() if isinstance(p, str) else p)
         h.update(b"\0")
     return h.hexdigest()[:20]
-
-
-def fingerprint(*parts: str | bytes) -> str:
-    """A short content id from the given parts; adapters key their caches with it."""
-    return _digest(*parts)
 
 
 def make_dataset(
@@ -190,7 +184,6 @@ def make_dataset(
     *,
     subjects: list[str] | np.ndarray | None = None,
     domain: str | np.ndarray = "lab",
-    key: str,
     files: list[str] | np.ndarray | None = None,
     landmarks: np.ndarray | None = None,
     classes: tuple[str, ...] | None = None,
@@ -213,7 +206,6 @@ def make_dataset(
         subjects=np.full(n, UNKNOWN_SUBJECT) if subjects is None else np.asarray(subjects, dtype=str),
         sources=np.full(n, name),
         domains=np.full(n, domain) if isinstance(domain, str) else np.asarray(domain, dtype=str),
-        fingerprint=key,
         files=None if files is None else np.asarray(files, dtype=str),
         landmarks=landmarks,
         notes=dict(notes or {}),

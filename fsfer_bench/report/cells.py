@@ -3,8 +3,14 @@
 A *cell* is one method on one split at one shot. The store may hold several
 records for it:
 
-- several seeds: pooled by default (per-episode accuracies concatenated in seed
-  order), or kept apart as one row per seed;
+- several seeds: pooled by default, or kept apart as one row per seed. A pooled cell
+  of two or more training seeds is summarised *across seeds*: its mean is the mean of
+  the per-seed means, its interval a Student-t interval over those S means (S - 1
+  degrees of freedom), and tests against it use the per-seed paired differences. The
+  episodes of one trained model are not independent draws of the method's accuracy:
+  treating every seed's episodes as one sample leaves out retraining variance, and a
+  simulation with a 2-point seed spread made such tests fire 80% of the time at
+  alpha = 0.05 with no true difference (bench/bench_seed_inference.py);
 - the same seed run again: only the newest record counts (a rerun replaces the
   run before it), and a warning says how many were set aside.
 
@@ -15,7 +21,6 @@ cells that are not paired.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError, closest
-from fsfer_bench.stats import Summary, summarise
+from fsfer_bench.record import UNKNOWN, Record
+from fsfer_bench.stats import Summary, paired_compare, seed_paired_compare, summarise
 
 
 class UnpairedEpisodesError(StoreError):
@@ -58,15 +64,41 @@ class Cell:
     accuracies: np.ndarray  # per episode, in percent, seeds concatenated in order
     paths: tuple[str, ...]
     listed_apart: bool = False  # one cell per seed instead of seeds pooled
+    records: tuple[Record, ...] = ()  # one per seed, in seed order
 
     @property
     def row(self) -> str:
         """The row label: the method, and its seed when seeds are listed apart."""
         return f"{self.method} (seed {self.seeds[0]})" if self.listed_apart else self.method
 
+    @property
+    def across_seeds(self) -> bool:
+        """True if the cell's figures come from its seeds (two or more), not from its episodes."""
+        return len(self.seeds) >= 2
+
+    @cached_property
+    def seed_means(self) -> np.ndarray:
+        """Each seed's mean accuracy, in seed order."""
+        return np.array([part.mean() for part in np.split(self.accuracies, np.cumsum(self.episode_counts)[:-1])])
+
     @cached_property
     def summary(self) -> Summary:
-        return summarise(self.accuracies)
+        """Mean and interval over the seeds' means with several seeds, else over the episodes."""
+        return summarise(self.seed_means if self.across_seeds else self.accuracies)
+
+    def flag(self, name: str) -> object:
+        """One value of a per-record property for the whole cell: the value all seeds share, else "mixed"."""
+        values = {_hashable(getattr(r, name)) for r in self.records}
+        return values.pop() if len(values) == 1 else ("mixed" if values else None)
+
+    @property
+    def returned_final_stage(self) -> str:
+        """ "no" if any seed returned weights from before its final stage, else the seeds' common answer."""
+        answers = {r.returned_final_stage for r in self.records}
+        for answer in ("no", UNKNOWN, "yes", "n/a"):
+            if answer in answers:
+                return answer
+        return UNKNOWN
 
     @property
     def n_episodes(self) -> int:
@@ -79,6 +111,17 @@ class Cell:
             other.episode_hashes,
             other.episode_counts,
         )
+
+    def paired_pvalue(self, other: Cell) -> float:
+        """Two-sided p-value of "same mean" against a paired cell: over per-seed paired differences
+        (t, S - 1 df) when both are summarised across seeds, else over per-episode differences."""
+        if self.across_seeds:
+            return seed_paired_compare(self.seed_means, other.seed_means).t_pvalue
+        return paired_compare(self.accuracies, other.accuracies).t_pvalue
+
+    def testable_against(self, other: Cell) -> bool:
+        """Paired with `other`, and enough of it (seeds or episodes) for a t-test."""
+        return self.pairs_with(other) and (self.across_seeds or self.n_episodes >= 2)
 
     def describe_episodes(self) -> str:
         runs = zip(self.seeds, self.episode_counts, self.episode_hashes)
@@ -166,6 +209,7 @@ def _cell(group: pd.DataFrame, listed_apart: bool) -> Cell:
         accuracies=np.concatenate(list(group["accuracies"])),
         paths=tuple(group["path"]),
         listed_apart=listed_apart,
+        records=tuple(group["record"]) if "record" in group else (),
     )
 
 
@@ -185,9 +229,5 @@ def _where(runs: pd.DataFrame) -> str:
     return "; ".join(f"{split} (shots {s})" for split, s in shots.items())
 
 
-def read_record(path: str | Path) -> dict:
-    """The full record behind a row of `results.load` (for its confusion matrix and classes)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read record {path} ({exc})") from exc
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value

@@ -1,9 +1,12 @@
 """Two methods on the same episodes: paired difference, its CI, two paired tests, win/tie/loss.
 
-With several seeds, the episode-level figures pool every seed's episodes, and so are
-conditional on the few trained models behind them: they say nothing of how much a
-retraining would move the means. So the comparison also gives each seed's mean difference
-and a Student-t interval across seeds, which does count that variance (wide with few seeds).
+With several seeds, the headline figures are across seeds, as in `report`: each method's
+mean of per-seed means with its Student-t interval over the seeds, and the per-seed
+paired differences with their t-interval and t-test (S - 1 df), which count retraining
+variance (wide with few seeds). The episode-level figures that follow pool every seed's
+episodes and are conditional on the few trained models behind them. With one seed there
+is only the episode level, which speaks for those two trained models only.
+`report` marks a cell with the same p-value (before Holm's correction across its column).
 
 Callable from Python as well as through `fsfer-bench compare`:
 
@@ -14,11 +17,13 @@ Callable from Python as well as through `fsfer-bench compare`:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from fsfer_bench.record import UNKNOWN
 from fsfer_bench.report.cells import Cell, UnpairedEpisodesError, find_cell
 from fsfer_bench.stats import PairedComparison, Summary, paired_compare, summarise
 
@@ -33,12 +38,18 @@ class Comparison:
     seeds: tuple[int, ...]
     summary_a: Summary
     summary_b: Summary
-    paired: PairedComparison  # differences are a - b, in accuracy points
+    paired: PairedComparison  # differences are a - b, in accuracy points, over episodes
     seed_differences: tuple[float, ...]  # mean of a - b over each seed's episodes, in seed order
     across_seeds: Summary | None  # of seed_differences, with 2 seeds or more
+    p_value: float  # the test `report` uses: across seeds with 2 or more, else over episodes
+    returned_final_stage: dict[str, str]  # method -> Record.returned_final_stage of its runs
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """For JSON: figures undefined for one episode or one seed are NaN here, `null` there, with this note."""
+        out = asdict(self)
+        if self.paired.n < 2:
+            out["note"] = "n/a (1 episode): no interval and no test from a single paired episode"
+        return out
 
 
 def compare_methods(runs: pd.DataFrame, a: str, b: str, split: str, shot: int) -> Comparison:
@@ -54,7 +65,8 @@ def compare_methods(runs: pd.DataFrame, a: str, b: str, split: str, shot: int) -
     return Comparison(
         a, b, split, shot, cell_a.way, cell_a.seeds, cell_a.summary, cell_b.summary,
         paired_compare(cell_a.accuracies, cell_b.accuracies),
-        seed_differences, summarise(seed_differences) if len(seed_differences) > 1 else None,
+        seed_differences, summarise(seed_differences) if cell_a.across_seeds else None,
+        cell_a.paired_pvalue(cell_b), {a: cell_a.returned_final_stage, b: cell_b.returned_final_stage},
     )  # fmt: skip
 
 
@@ -71,30 +83,60 @@ def check_paired(a: Cell, b: Cell) -> None:
 
 def format_comparison(c: Comparison) -> str:
     """The text `fsfer-bench compare` prints."""
-    p = c.paired
     width = max(len(c.a), len(c.b), len("difference"))
-    seeds = ("seed " if len(c.seeds) == 1 else "seeds pooled: ") + ", ".join(map(str, c.seeds))
-    return "\n".join(
-        [
-            f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {p.n} paired episodes ({seeds})",
-            f"  {c.a:<{width}}  {c.summary_a.mean:6.2f} ± {c.summary_a.ci95:.2f} %",
-            f"  {c.b:<{width}}  {c.summary_b.mean:6.2f} ± {c.summary_b.ci95:.2f} %",
-            f"  {'difference':<{width}}  {p.mean_diff:+6.2f} ± {p.ci95:.2f} points ({c.a} - {c.b}, 95% t-CI)",
-            f"  paired t-test          p = {p.t_pvalue:.3g}",
-            f"  Wilcoxon signed-rank   p = {p.wilcoxon_pvalue:.3g}",
-            f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}"
-            f"  (episodes where {c.a} is better / equal / worse)",
-            *_across_seeds_lines(c),
-        ]
-    )
+    return "\n".join([*_head_lines(c, width), *_episode_lines(c, width), *_stage_lines(c)])
 
 
-def _across_seeds_lines(c: Comparison) -> list[str]:
+def _head_lines(c: Comparison, width: int) -> list[str]:
+    p = c.paired
     if c.across_seeds is None:
-        return []
+        return [
+            f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {p.n} paired episodes (seed {c.seeds[0]}; "
+            "one trained model per method: these figures speak for those models only)",
+            f"  {c.a:<{width}}  {c.summary_a.mean:6.2f} ± {_ci(c.summary_a.ci95)} %",
+            f"  {c.b:<{width}}  {c.summary_b.mean:6.2f} ± {_ci(c.summary_b.ci95)} %",
+        ]
+    s = len(c.seeds)
     each = ", ".join(f"{d:+.2f}" for d in c.seed_differences)
     return [
+        f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {s} seeds x {p.n // s} paired episodes "
+        f"(seeds {', '.join(map(str, c.seeds))})",
+        "  across seeds (counts retraining; what `report` marks):",
+        f"  {c.a:<{width}}  {c.summary_a.mean:6.2f} ± {_ci(c.summary_a.ci95)} %  (mean of per-seed means, "
+        f"95% t-CI over {s} seeds)",
+        f"  {c.b:<{width}}  {c.summary_b.mean:6.2f} ± {_ci(c.summary_b.ci95)} %",
+        f"  {'difference':<{width}}  {c.across_seeds.mean:+6.2f} ± {_ci(c.across_seeds.ci95)} points "
+        f"(95% t-CI over {s} seeds)",
+        f"  t-test over seeds      p = {_p(c.p_value)}",
         f"  per seed               {each} points",
-        f"  across seeds           {c.across_seeds.mean:+6.2f} ± {c.across_seeds.ci95:.2f} points "
-        f"(95% t-CI over {len(c.seed_differences)} seeds: counts retraining, unlike the figures above)",
+        "  over episodes, seeds pooled (conditional on these trained models):",
     ]
+
+
+def _episode_lines(c: Comparison, width: int) -> list[str]:
+    p = c.paired
+    return [
+        f"  {'difference':<{width}}  {p.mean_diff:+6.2f} ± {_ci(p.ci95)} points ({c.a} - {c.b}, 95% t-CI)",
+        f"  paired t-test          p = {_p(p.t_pvalue)}",
+        f"  Wilcoxon signed-rank   p = {_p(p.wilcoxon_pvalue)}",
+        f"  win / tie / loss       {p.wins} / {p.ties} / {p.losses}  (episodes where {c.a} is better / equal / worse)",
+    ]
+
+
+def _stage_lines(c: Comparison) -> list[str]:
+    """The flag `report` shows as a mark: weights from before the final training stage, or not known."""
+    lines = []
+    for method, answer in c.returned_final_stage.items():
+        if answer == "no":
+            lines.append(f"  note: {method} returned weights from before its final training stage")
+        elif answer == UNKNOWN:
+            lines.append(f"  note: which training stage {method}'s returned weights came from is not recorded")
+    return lines
+
+
+def _ci(x: float) -> str:
+    return "n/a (1 episode)" if math.isnan(x) else f"{x:.2f}"
+
+
+def _p(x: float) -> str:
+    return "n/a (1 episode)" if math.isnan(x) else f"{x:.3g}"

@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
-from fsfer_bench.report.cells import Cell, read_record
+from fsfer_bench.record import Record
+from fsfer_bench.report.cells import Cell
 
 FORMATS = (".png", ".pdf")
 CI_NOTE = "mean ± 95% Student-t CI over episodes"
@@ -136,27 +137,27 @@ class Confusion:
 
 def pooled_confusion(cell: Cell) -> Confusion:
     """Sum the confusion matrices of a cell's records; records without one are skipped with a warning."""
-    records = [read_record(p) for p in cell.paths]
+    records = list(cell.records)
     usable = [r for r in records if _has_confusion(r)]
     if not usable:
-        missing = "classes" if "classes" not in records[0] else "confusion"
+        missing = "classes" if not records[0].classes else "confusion"
         raise StoreError(
             f"no record of {cell.method} on {cell.split} at {cell.shot} shot(s) has a '{missing}' field "
             f"(older schema, e.g. {cell.paths[0]}); rerun it with the current fsfer-bench"
         )
-    classes = tuple(usable[0]["classes"])
-    if any(tuple(r["classes"]) != classes for r in usable):
+    classes = tuple(usable[0].classes)
+    if any(tuple(r.classes) != classes for r in usable):
         raise StoreError(f"the records of {cell.method} on {cell.split} list different classes; plot one with --seed")
-    counts = sum(np.asarray(r["confusion"], dtype=np.int64) for r in usable)
-    seeds = tuple(int(r["seed"]) for r in usable)
+    counts = sum(np.asarray(r.confusion, dtype=np.int64) for r in usable)
+    seeds = tuple(r.seed for r in usable)
     return Confusion(cell.method, cell.split, cell.shot, cell.way, classes, counts, seeds)
 
 
-def _has_confusion(record: dict) -> bool:
+def _has_confusion(record: Record) -> bool:
     for field in ("classes", "confusion"):
-        if field not in record:
+        if not getattr(record, field):
             warnings.warn(
-                f"skipped record {record.get('record_id', '?')} for this plot: older schema without '{field}'",
+                f"skipped record {record.record_id or '?'} for this plot: older schema without '{field}'",
                 FsferWarning,
                 stacklevel=3,
             )

@@ -1,12 +1,22 @@
 """Results tables: one table model, rendered as LaTeX (booktabs), markdown or CSV.
 
 Rows are methods, columns are splits x shots, cells read "mean ± CI". In each
-column the best mean is bold, and each other cell is tested against it with a
-two-sided paired t-test on the per-episode accuracies of the episodes both ran;
-the p-values of a column are Holm-corrected together, and cells whose adjusted
+column the best mean is bold, and each other cell is tested against it: across
+seeds (Student-t on the per-seed paired differences, S - 1 df) when the cells pool
+two or more training seeds, else with a paired t-test on the per-episode
+accuracies of the episodes both ran (which speaks for those trained models only).
+The p-values of a column are Holm-corrected together, and cells whose adjusted
 p-value stays at or above alpha are underlined ("not significantly worse").
 A cell whose episodes differ from the best cell's (other sets, other counts,
 other seeds) is not tested at all: it is marked with a dagger instead.
+
+Other marks flag what a reader must know before comparing a cell: weights not from
+the method's final training stage, a transductive method, training on the test
+database; the notes also say what each column group trained on, at which image
+size, and whether the methods ran at different image sizes.
+
+A column of the CSV/DataFrame output is one entry of `FRAME_COLUMNS` (a name and a
+function of the `TableCell`, whose `source` cell holds the records).
 
     from fsfer_bench.report import build_table, to_markdown
     print(to_markdown(build_table(cells)))
@@ -15,15 +25,17 @@ other seeds) is not tested at all: it is marked with a dagger instead.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from itertools import groupby
 
 import pandas as pd
 
+from fsfer_bench.record import UNKNOWN
 from fsfer_bench.report.cells import Cell
-from fsfer_bench.stats import holm, paired_compare
+from fsfer_bench.stats import holm
 
 ALPHA = 0.05
 DEFAULT_LABEL = "tab:fsfer-bench"
@@ -45,13 +57,47 @@ class Column:
 @dataclass(frozen=True)
 class TableCell:
     method: str
-    mean: float
-    ci95: float  # Student-t half-width over the cell's episodes
+    row: str
+    column: Column
+    way: int
+    mean: float  # mean of per-seed means with several seeds, else of the episodes
+    ci95: float  # Student-t half-width over the seeds' means, or over the episodes of one seed
     n_episodes: int
     seeds: tuple[int, ...]
     queries: int
     mark: Mark
-    p_holm: float | None  # paired t-test against the column's best, Holm-adjusted; None if not tested
+    p_holm: float | None  # test against the column's best, Holm-adjusted; None if not tested
+    source: Cell = field(compare=False, repr=False)  # the runs behind it, with their records
+
+    @property
+    def inference(self) -> str:
+        """What the interval and the test are over: "seeds" or "episodes"."""
+        return "seeds" if self.source.across_seeds else "episodes"
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Keys of the FLAGS that apply to this cell."""
+        return tuple(f.key for f in FLAGS if f.applies(self.source))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A mark after a cell, with the note that explains it under the table."""
+
+    key: str
+    applies: Callable[[Cell], bool]
+    note: str
+
+
+FLAGS = (
+    Flag("not_final_stage", lambda c: c.returned_final_stage == "no",
+         "Returned weights not from the method's final training stage (model selection kept an earlier "
+         "stage's checkpoint, so the later stages were trained and discarded)."),
+    Flag("transductive", lambda c: c.flag("transductive") is True,
+         "Transductive: the method uses each episode's query images together at test time."),
+    Flag("same_database", lambda c: c.flag("same_database") is True,
+         "Trained on the test database (other people): not a cross-database result."),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,7 +139,7 @@ def build_table(
     for column in columns:
         in_column = {c.row: c for c in cells if (c.split, c.shot) == (column.split, column.shot)}
         for row, (mark, p) in mark_column(in_column, alpha).items():
-            table_cells[(row, column)] = _table_cell(in_column[row], mark, p)
+            table_cells[(row, column)] = _table_cell(in_column[row], column, mark, p)
     return Table(rows, columns, table_cells, cells[0].way, alpha, pooled=not cells[0].listed_apart)
 
 
@@ -104,13 +150,13 @@ def _row_order(cells: Sequence[Cell], methods: Sequence[str]) -> tuple[str, ...]
 
 
 def mark_column(cells: dict[str, Cell], alpha: float = ALPHA) -> dict[str, tuple[Mark, float | None]]:
-    """Bold the best mean; test every paired cell against it (paired t-test, Holm across the column)."""
+    """Bold the best mean; test every paired cell against it (`Cell.paired_pvalue`, Holm across the column)."""
     if not cells:
         return {}
     best_row = max(cells, key=lambda row: cells[row].summary.mean)  # ties: the first row
     best = cells[best_row]
-    tested = [r for r, c in cells.items() if r != best_row and c.pairs_with(best) and c.n_episodes >= 2]
-    raw = [paired_compare(best.accuracies, cells[r].accuracies).t_pvalue for r in tested]
+    tested = [r for r, c in cells.items() if r != best_row and best.testable_against(c)]
+    raw = [best.paired_pvalue(cells[r]) for r in tested]
     adjusted = dict(zip(tested, holm(raw))) if tested else {}
     marks: dict[str, tuple[Mark, float | None]] = {best_row: (Mark.BEST, None)}
     for row in cells:
@@ -122,9 +168,12 @@ def mark_column(cells: dict[str, Cell], alpha: float = ALPHA) -> dict[str, tuple
     return marks
 
 
-def _table_cell(cell: Cell, mark: Mark, p: float | None) -> TableCell:
+def _table_cell(cell: Cell, column: Column, mark: Mark, p: float | None) -> TableCell:
     s = cell.summary
-    return TableCell(cell.method, s.mean, s.ci95, s.n, cell.seeds, cell.query, mark, p)
+    return TableCell(
+        cell.method, cell.row, column, cell.way, s.mean, s.ci95, cell.n_episodes, cell.seeds, cell.query, mark, p,
+        source=cell,
+    )  # fmt: skip
 
 
 # --- markup shared by the text formats ---------------------------------------------------------------
@@ -143,6 +192,7 @@ class Markup:
     dash: str
     alpha: str
     missing: str
+    flags: dict[str, str]  # FLAGS key -> its mark
 
 
 _LATEX_SPECIALS = {
@@ -170,6 +220,7 @@ LATEX = Markup(
     dash="--",
     alpha=r"$\alpha$",
     missing="--",
+    flags={"not_final_stage": r"$^{\ddagger}$", "transductive": r"$^{\S}$", "same_database": r"$^{\P}$"},
 )
 MARKDOWN = Markup(
     escape=markdown_escape,
@@ -181,6 +232,7 @@ MARKDOWN = Markup(
     dash="–",
     alpha="α",
     missing="–",
+    flags={"not_final_stage": "‡", "transductive": "§", "same_database": "¶"},
 )
 
 
@@ -190,12 +242,12 @@ def cell_text(cell: TableCell | None, m: Markup, decimals: int = 2) -> str:
         return m.missing
     text = f"{_number(cell.mean, decimals, m)} {m.pm} {_number(cell.ci95, decimals, m)}"
     if cell.mark is Mark.BEST:
-        return m.bold(text)
-    if cell.mark is Mark.NOT_WORSE:
-        return m.underline(text)
-    if cell.mark is Mark.UNPAIRED:
-        return text + m.dagger
-    return text
+        text = m.bold(text)
+    elif cell.mark is Mark.NOT_WORSE:
+        text = m.underline(text)
+    elif cell.mark is Mark.UNPAIRED:
+        text += m.dagger
+    return text + "".join(m.flags[key] for key in cell.flags)
 
 
 def _number(x: float, decimals: int, m: Markup) -> str:
@@ -210,28 +262,57 @@ def default_caption(table: Table, m: Markup) -> str:
 
 
 def notes(table: Table, m: Markup) -> list[str]:
-    """The sentences under the table: what the CI is, what bold and underline mean, the seeds."""
-    said = [
-        f"Cells: mean accuracy ({m.percent}) {m.pm} half-width of the Student-t 95{m.percent} confidence interval "
-        f"over {_episodes_phrase(table, m)}; {table.way}-way episodes with {_queries_phrase(table, m)}.",
-        f"{m.bold('Bold')}: best mean in its column. {m.underline('Underlined')}: not significantly worse than it "
-        f"(two-sided paired t-test on per-episode accuracies over the shared episodes, Holm-corrected across the "
-        f"column, {m.alpha} = {table.alpha:g}).",
-    ]
+    """The sentences under the table: what the CI and the marks mean, the seeds, flags and training."""
+    by_seeds = [c for c in table.filled if c.inference == "seeds"]
+    by_episodes = [c for c in table.filled if c.inference == "episodes"]
+    said = [_cells_sentence(table, m, by_seeds, by_episodes), _marks_sentence(table, m, by_seeds, by_episodes)]
     if any(c.mark is Mark.UNPAIRED for c in table.filled):
         said.append(
-            f"{m.dagger} Not tested against the column's best: its runs used different episode sets, "
-            "or different numbers of episodes, so no paired comparison exists."
+            f"{m.dagger} Not tested against the column's best: its runs used different episode sets "
+            "(seed by seed), different numbers of episodes, or other seeds, so no paired comparison exists."
         )
-    said.append(_seeds_sentence(table, m))
+    said.append(_seeds_sentence(table, by_seeds, by_episodes))
+    said.extend(f"{m.flags[f.key]} {f.note}" for f in FLAGS if any(f.key in c.flags for c in table.filled))
+    said.extend(_unknown_stage_sentence(table, m))
+    said.extend(_image_size_sentence(table, m))
+    said.extend(_training_sentences(table, m))
     return said
 
 
-def _episodes_phrase(table: Table, m: Markup) -> str:
-    counts = sorted({c.n_episodes for c in table.filled})
+def _cells_sentence(table: Table, m: Markup, by_seeds: list[TableCell], by_episodes: list[TableCell]) -> str:
+    episodes = f"{table.way}-way episodes with {_queries_phrase(table, m)}"
+    ci = f"half-width of the Student-t 95{m.percent} confidence interval"
+    if not by_seeds:
+        return f"Cells: mean accuracy ({m.percent}) {m.pm} {ci} over {_episodes_phrase(by_episodes, m)}; {episodes}."
+    counts = "/".join(map(str, sorted({len(c.seeds) for c in by_seeds})))
+    said = (
+        f"Cells of {counts} training seeds: mean of the per-seed mean accuracies ({m.percent}) {m.pm} {ci} over "
+        f"those seed means (seeds {m.dash} 1 degrees of freedom), so retraining variance counts; {episodes}, "
+        f"{_episodes_phrase(by_seeds, m, per_seed=True)}."
+    )
+    if by_episodes:
+        said += f" Cells of one seed: {ci} over {_episodes_phrase(by_episodes, m)}."
+    return said
+
+
+def _marks_sentence(table: Table, m: Markup, by_seeds: list[TableCell], by_episodes: list[TableCell]) -> str:
+    tests = []
+    if by_seeds:
+        tests.append("across seeds: two-sided t-test on the per-seed paired differences of the mean accuracy")
+    if by_episodes:
+        tests.append("for one seed: two-sided paired t-test on per-episode accuracies over the shared episodes")
+    return (
+        f"{m.bold('Bold')}: best mean in its column. {m.underline('Underlined')}: not significantly worse than it "
+        f"({'; '.join(tests)}; Holm-corrected across the column, {m.alpha} = {table.alpha:g})."
+    )
+
+
+def _episodes_phrase(cells: list[TableCell], m: Markup, per_seed: bool = False) -> str:
+    counts = sorted({n for c in cells for n in c.source.episode_counts} if per_seed else {c.n_episodes for c in cells})
+    each = "each seed ran" if per_seed else "the"
     if len(counts) == 1:
-        return f"the n = {counts[0]} test episodes of each cell"
-    return f"the test episodes of each cell (n = {counts[0]}{m.dash}{counts[-1]}; see the CSV output)"
+        return f"{each} n = {counts[0]} test episodes" + ("" if per_seed else " of each cell")
+    return f"{each} n = {counts[0]}{m.dash}{counts[-1]} test episodes (see the CSV output)"
 
 
 def _queries_phrase(table: Table, m: Markup) -> str:
@@ -239,16 +320,79 @@ def _queries_phrase(table: Table, m: Markup) -> str:
     return f"{'/'.join(map(str, queries))} queries per class"
 
 
-def _seeds_sentence(table: Table, m: Markup) -> str:
+def _seeds_sentence(table: Table, by_seeds: list[TableCell], by_episodes: list[TableCell]) -> str:
     seeds = sorted({s for c in table.filled for s in c.seeds})
+    one_model = "intervals and tests count only the sampling of test episodes, so they speak for that trained model"
     if not table.pooled:
-        return "Seeds listed apart: one row per method and seed."
-    if len(seeds) == 1:
-        return f"All runs: seed {seeds[0]}."
-    return (
-        f"Seeds {', '.join(map(str, seeds))} pooled: per-episode accuracies concatenated, so the interval leaves "
-        "out seed-to-seed variation of training; cells are paired only where the episode sets match seed by seed."
+        return f"Seeds listed apart: one row per method and seed; {one_model} only, not for a retraining."
+    if not by_seeds:
+        return f"All runs: seed {', '.join(map(str, seeds))}, one trained model per cell: {one_model} only."
+    said = f"Training seeds {', '.join(map(str, seeds))}: inference across seeds, not across episodes."
+    if by_episodes:
+        said += f" Cells of one seed: {one_model} only."
+    return said
+
+
+def _unknown_stage_sentence(table: Table, m: Markup) -> list[str]:
+    """Methods trained in several stages whose records do not say which stage the weights came from."""
+    unknown = sorted({c.method for c in table.filled if c.source.returned_final_stage == UNKNOWN})
+    if not unknown:
+        return []
+    return [
+        f"Which training stage the returned weights came from is not recorded for {m.escape(', '.join(unknown))} "
+        "(records before schema 2); an earlier stage's checkpoint may have been kept."
+    ]
+
+
+def _image_size_sentence(table: Table, m: Markup) -> list[str]:
+    """Name the methods that ran at another image size than most of the table's."""
+    sizes: dict[str, tuple] = {}
+    for c in table.filled:
+        found = {r.image_size for r in c.source.records if r.image_size}
+        sizes[c.method] = tuple(sorted(found | set(sizes.get(c.method, ()))))
+    common = Counter(size for found in sizes.values() for size in found).most_common()
+    if len(common) <= 1:
+        return []
+    usual = common[0][0]
+    others = ", ".join(
+        f"{m.escape(method)} {'/'.join(map(str, found))} px"
+        for method, found in sizes.items()
+        if found != (usual,) and found
     )
+    return [f"Methods in this table ran at different image sizes: {usual} px, except {others}."]
+
+
+def _training_sentences(table: Table, m: Markup) -> list[str]:
+    """Per column group: what the methods trained on, at which image size, and how many images they saw."""
+    said = []
+    for split, _ in _split_groups(table.columns):
+        cells = [c for c in table.filled if c.column.split == split]
+        records = [r for c in cells for r in c.source.records]
+        sources = sorted({m.escape(", ".join(r.train_on)) for r in records if r.train_on})
+        sizes = sorted({r.image_size for r in records if r.image_size})
+        parts = []
+        if sources:
+            parts.append(f"trained on {'; '.join(sources)}")
+        if sizes:
+            parts.append(f"{'/'.join(map(str, sizes))} px")
+        seen = _images_seen(cells, m)
+        if seen:
+            parts.append(f"training images seen: {seen}")
+        if parts:
+            said.append(f"{m.escape(split)}: {'; '.join(parts)}.")
+    return said
+
+
+def _images_seen(cells: list[TableCell], m: Markup) -> str:
+    seen: dict[str, set] = {}
+    for c in cells:
+        seen.setdefault(c.method, set()).update(r.images_seen for r in c.source.records if r.images_seen is not None)
+    listed = [
+        f"{m.escape(method)} {min(n):,}" + ("" if len(n) == 1 else f"{m.dash}{max(n):,}")
+        for method, n in seen.items()
+        if n
+    ]
+    return ", ".join(listed)
 
 
 # --- the three renderings -------------------------------------------------------------------------------
@@ -344,27 +488,34 @@ def _md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+#: The columns of `to_frame` and `to_csv`, in order: name -> value of a TableCell. One entry per column.
+FRAME_COLUMNS: dict[str, Callable[[TableCell], object]] = {
+    "method": lambda c: c.method,
+    "row": lambda c: c.row,
+    "split": lambda c: c.column.split,
+    "shot": lambda c: c.column.shot,
+    "way": lambda c: c.way,
+    "mean": lambda c: c.mean,
+    "ci95_t": lambda c: c.ci95,
+    "inference": lambda c: c.inference,
+    "n_episodes": lambda c: c.n_episodes,
+    "seeds": lambda c: " ".join(map(str, c.seeds)),
+    "mark": lambda c: c.mark.value,
+    "p_holm_vs_best": lambda c: c.p_holm,
+    "flags": lambda c: " ".join(c.flags),
+    "returned_final_stage": lambda c: c.source.returned_final_stage,
+    "transductive": lambda c: c.source.flag("transductive"),
+    "same_database": lambda c: c.source.flag("same_database"),
+    "train_on": lambda c: ",".join(t) if isinstance(t := c.source.flag("train_on"), tuple) else t,
+    "image_size": lambda c: c.source.flag("image_size"),
+    "images_seen": lambda c: c.source.flag("images_seen"),
+}
+
+
 def to_frame(table: Table) -> pd.DataFrame:
     """One row per cell, numbers unformatted: the table's content for pandas, spreadsheets and scripts."""
-    rows = [
-        {
-            "method": cell.method,
-            "row": row,
-            "split": column.split,
-            "shot": column.shot,
-            "way": table.way,
-            "mean": cell.mean,
-            "ci95_t": cell.ci95,
-            "n_episodes": cell.n_episodes,
-            "seeds": " ".join(map(str, cell.seeds)),
-            "mark": cell.mark.value,
-            "p_holm_vs_best": cell.p_holm,
-        }
-        for row in table.rows
-        for column in table.columns
-        if (cell := table.cell(row, column)) is not None
-    ]
-    return pd.DataFrame(rows)
+    cells = [cell for row in table.rows for column in table.columns if (cell := table.cell(row, column)) is not None]
+    return pd.DataFrame([{name: value(cell) for name, value in FRAME_COLUMNS.items()} for cell in cells])
 
 
 def to_csv(table: Table) -> str:

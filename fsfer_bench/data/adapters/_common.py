@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.cache import cached_dataset
-from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, fingerprint, make_dataset
+from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.images import Box, DecodeJob, decode_files
 from fsfer_bench.data.loading import detect_layout
 from fsfer_bench.data.vocabulary import canonical, sort_classes
@@ -133,14 +133,13 @@ def load_listing(listing: Listing, options: LoadOptions) -> FaceDataset:
         why = f"; every entry had a problem, first: {listing.problems[0]}" if listing.problems else ""
         raise DataError(f"{listing.name}: no images found in {listing.folder}{why}")
     report_problems(listing, options.strict)
-    content, key = cache_key(listing, options)
     built: list[bool] = []
 
     def build() -> FaceDataset:
         built.append(True)
-        return _decode(listing, options, content)
+        return _decode(listing, options)
 
-    dataset = cached_dataset(key, build)
+    dataset = cached_dataset(cache_key(listing, options), build)
     skipped = dataset.notes.get("unreadable", [])
     if skipped and not built:  # decoding warned (or failed) the first time; say it again
         if options.strict:
@@ -175,14 +174,13 @@ def report_problems(listing: Listing, strict: bool) -> None:
         warnings.warn(f"{listing.name}: no images of {_some(empty, 8)}; left out", FsferWarning, stacklevel=3)
 
 
-def cache_key(listing: Listing, options: LoadOptions) -> tuple[str, str]:
-    """(fingerprint, cache key) of what loading `listing` with `options` gives.
+def cache_key(listing: Listing, options: LoadOptions) -> str:
+    """The image-cache entry of what loading `listing` with `options` gives.
 
-    The fingerprint names the content: adapter and versions, image size,
-    crop or alignment, and every file with its size and label. It leaves out
-    modification times and folders, so the same data on two machines gets the
-    same fingerprint (and the same episode sets). The cache key adds the
-    modification times, so an edited file is decoded again.
+    Not a content identity (that is the loaded pool's `content_id()`, which leaves
+    decoding out): the entry holds decoded pixels, so its name covers what decoding
+    depends on (adapter and versions, image size, crop or alignment) and every file
+    with its size, modification time and label, so an edited file is decoded again.
     """
     from fsfer_bench.data.faces import ALIGNER_VERSION  # faces imports no dlib at module level
 
@@ -196,9 +194,8 @@ def cache_key(listing: Listing, options: LoadOptions) -> tuple[str, str]:
     )
     content = [*parts, *(f"{p.name}:{stats[p][0]}" for p in listing.key_files), *(f"{f}|{r}" for f, r in rows)]
     times = sorted(f"{listing.relative(p)}:{size}:{mtime}" for p, (size, mtime) in stats.items())
-    content_id = fingerprint(*content)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in listing.name)
-    return content_id, f"{safe}-{fingerprint(content_id, *times)}"
+    return f"{safe}-{short_hash(*content, *times)}"
 
 
 def _stat(path: Path) -> tuple[str, str]:
@@ -210,7 +207,7 @@ def _stat(path: Path) -> tuple[str, str]:
     return str(st.st_size), str(st.st_mtime_ns)
 
 
-def _decode(listing: Listing, options: LoadOptions, content: str) -> FaceDataset:
+def _decode(listing: Listing, options: LoadOptions) -> FaceDataset:
     jobs = [DecodeJob(str(i.path), options.image_size, i.box, i.relative, i.pixels) for i in listing.items]
     notes = dict(listing.notes)
     landmarks = None
@@ -235,7 +232,6 @@ def _decode(listing: Listing, options: LoadOptions, content: str) -> FaceDataset
         [i.label for i in items],
         subjects=[i.subject for i in items],
         domain=np.array([i.domain or listing.domain for i in items]),
-        key=content,
         files=[listing.file(i) for i in items],
         landmarks=landmarks,
         classes=tuple(c for c in listing.class_list() if c in present),

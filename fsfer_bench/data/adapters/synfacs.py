@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.cache import cached_dataset
-from fsfer_bench.data.dataset import FaceDataset, fingerprint, make_dataset
+from fsfer_bench.data.dataset import FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.synfacs.aus import CLASSES
 from fsfer_bench.data.synfacs.generator import (
     DEFAULT_IMAGES_PER_CLASS,
@@ -53,7 +53,7 @@ def load_synfacs(
     size = check_size((options or LoadOptions()).image_size)
     name = f"SynFACS-{domain}"
     people = (str(n_subjects),) if not first_subject else (str(n_subjects), f"from {first_subject}")
-    key = fingerprint("SynFACS", str(GENERATOR_VERSION), domain, str(size), *people, str(images_per_class), str(seed))
+    key = short_hash("SynFACS", str(GENERATOR_VERSION), domain, str(size), *people, str(images_per_class), str(seed))
 
     def build() -> FaceDataset:
         made = generate(domain, n_subjects=n_subjects, images_per_class=images_per_class, image_size=size, seed=seed,
@@ -64,7 +64,6 @@ def load_synfacs(
             made.labels,
             subjects=made.subjects,
             domain=domain,
-            key=key,
             landmarks=made.landmarks,
             classes=CLASSES,
         )
