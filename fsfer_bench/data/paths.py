@@ -67,8 +67,7 @@ def resolve_inside(root: str | Path, relative: str | Path, limit: int | None = N
         raise UnsafePathError(f"'{printable(text)}' names the dataset folder itself, not a file", OUTSIDE)
     if not target.startswith(base.rstrip(os.sep) + os.sep):
         raise UnsafePathError(
-            f"'{printable(text)}' leaves {printable(base)}; refused "
-            "(copy the file into the folder)",
+            f"'{printable(text)}' leaves {printable(base)}; refused (copy the file into the folder)",
             OUTSIDE,
         )
     path = Path(os.path.normpath(os.path.join(os.path.abspath(root), text)))

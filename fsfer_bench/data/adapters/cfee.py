@@ -18,7 +18,6 @@ from fsfer_bench.data.adapters._common import (
     read_csv,
     register_layout,
 )
-from fsfer_bench.data.paths import is_regular
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError
 from fsfer_bench.registry import LoadOptions
@@ -55,8 +54,9 @@ FACE_CROP = (76 / 320, 32 / 240, 200 / 320, 200 / 240)
 
 
 def looks_like(folder: Path) -> bool:
-    """`label.csv` beside `images/`: its columns are checked by the scan, so a missing one is named."""
-    return is_regular(folder / "label.csv") and (folder / "images").is_dir()
+    """`label.csv` beside `images/`. Its columns, and that it is a regular file, are checked by the scan
+    (which names what is wrong), not here, where a failure could only say "not CFEE"."""
+    return (folder / "label.csv").exists() and (folder / "images").is_dir()
 
 
 @register_layout(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsfer_bench.data.adapters._common import Item, Listing, Problem, listed_path, read_csv, register_layout
-from fsfer_bench.data.paths import is_regular
 from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
@@ -18,8 +17,8 @@ CSVS = ("train.csv", "val.csv", "test.csv")
 
 
 def label_files(folder: Path) -> list[Path]:
-    """The split csvs present (regular files only); their columns are checked by the scan, which names a missing one."""
-    return [folder / c for c in CSVS if is_regular(folder / c)]
+    """The split csvs present; the scan checks their columns and that they are regular files, naming what is wrong."""
+    return [folder / c for c in CSVS if (folder / c).exists()]
 
 
 @register_layout(
