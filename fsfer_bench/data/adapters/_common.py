@@ -362,8 +362,11 @@ def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[st
             names = [h.lower() for h in header]
             missing = [r for r in required if r.lower() not in names]
             if missing:
-                raise DataError(f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
-                                f"(its header is: {', '.join(header) or '(empty)'}){_separator_hint(header)}")  # fmt: skip
+                columns = ", ".join(header) or "(empty)"
+                raise DataError(
+                    f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
+                    f"(its header is: {columns}){_separator_hint(header)}"
+                )
             for row in reader:
                 if any(cell.strip() for cell in row):
                     yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
