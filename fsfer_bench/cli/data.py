@@ -24,9 +24,9 @@ def data() -> None:
 @click.argument("name")
 @data_options
 @label_options
-@click.option("--way", type=int, help="Check that episodes of this many classes can be drawn.")
-@click.option("--shot", type=int, help="... with this many shots per class.")
-@click.option("--query", type=int, help="... and this many queries per class.")
+@click.option("--way", type=click.IntRange(2), help="Check that episodes of this many classes can be drawn.")
+@click.option("--shot", type=click.IntRange(1), help="... with this many shots per class.")
+@click.option("--query", type=click.IntRange(1), help="... and this many queries per class.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
 def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: str, **options: Any) -> None:
