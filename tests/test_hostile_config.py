@@ -117,4 +117,4 @@ def test_min_per_class_too_high_suggests_lowering_it_with_the_largest_usable_val
     spec = EpisodeSpec(way=3, shot=1, query=5, episodes=2)
     with pytest.raises(EpisodeError, match=r"--min-per-class 100000 drops the others: lower it to 20 or less"):
         sample_episodes(pool, spec, min_per_class=100000)
-    assert len(sample_episodes(pool, spec, min_per_class=20).classes) == 3
+    assert sample_episodes(pool, spec, min_per_class=20).classes.shape == (2, 3)  # 2 episodes of 3 classes
