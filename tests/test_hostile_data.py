@@ -209,3 +209,18 @@ def test_an_inconsistent_cache_entry_is_rebuilt_with_a_warning(tmp_path):
         warnings.simplefilter("always")
         load(tmp_path)
     assert not [w for w in caught if "rebuilding" in str(w.message)]  # rebuilt for good
+
+
+def test_preview_and_check_name_a_non_utf8_file_instead_of_failing(tmp_path):
+    from click.testing import CliRunner
+
+    from fsfer_bench.cli import main
+
+    folder = fakes.class_folders(tmp_path / "mine", {"happy": 2, "sad": 2})
+    fakes.noise("x").save(os.fsdecode(os.path.join(os.fsencode(folder / "sad"), b"\xff.png")), format="PNG")
+    given = ["--data-path", f"mine={folder}"]
+    preview = CliRunner().invoke(main, ["data", "preview", "mine", *given, "--out", str(tmp_path / "p.png")])
+    assert preview.exit_code == 0, preview.output
+    assert "file name not UTF-8" in preview.stderr and "sad/\\udcff.png" in preview.stderr
+    check = CliRunner().invoke(main, ["data", "check", "mine", *given])
+    assert check.exit_code == 0 and "sad/\\udcff.png" in check.stdout, check.output
