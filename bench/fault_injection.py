@@ -26,12 +26,12 @@ import pickle
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,67 +96,48 @@ class Lab:
         return self.home / "store"
 
     def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None) -> Result:
-        """Run `fsfer-bench ARGS` in a subprocess, with this lab's data root (FSFER_DATA) and cache."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
-        env.pop("FSFER_DEBUG", None)
+        """Run `fsfer-bench ARGS` in this process (click's runner), in this lab's folder, data root and cache.
 
-        def limits() -> None:
-            os.umask(0o022)
-            if file_limit is not None:  # a full disk, as the process sees it: writes past this fail (EFBIG)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+        An alarm ends a command that blocks (raising `Hung`, which the CLI's error
+        handler does not catch); `file_limit` makes writes past that many bytes
+        fail, as on a full disk. Environment, folder, umask and limit are restored after.
+        """
+        from click.testing import CliRunner
 
-        command = [sys.executable, "-c", "from fsfer_bench.cli import main; main()", *args]
+        from fsfer_bench.cli import main as cli_main
+
+        env = {"FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
+        saved_env, saved_cwd = {k: os.environ.get(k) for k in env}, os.getcwd()
+        saved_mask, saved_limit = os.umask(0o022), resource.getrlimit(resource.RLIMIT_FSIZE)
+        os.environ.update(env)
+        os.chdir(self.home)
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, saved_limit[1]))
         start = time.monotonic()
+        signal.alarm(int(timeout))
         try:
-            done = subprocess.run(command, cwd=self.home, env=env, capture_output=True, text=True, timeout=timeout,
-                                  preexec_fn=limits, errors="backslashreplace")  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            return Result(None, _text(exc.stdout), _text(exc.stderr), time.monotonic() - start)
-        return Result(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
-
-    def batch(self, commands: list[tuple[str, ...]], timeout: float = QUICK_S) -> list[Result]:
-        """Run many commands in one process (one import of torch), each under its own alarm."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
-        env.pop("FSFER_DEBUG", None)
-        jobs = json.dumps([[list(c), timeout] for c in commands])
-        done = subprocess.run([sys.executable, "-c", BATCH], cwd=self.home, env=env, input=jobs, capture_output=True,
-                              text=True, timeout=timeout * len(commands) + 60)  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"the batch runner failed: {done.stderr[-500:]}")
-        return [Result(*r) for r in json.loads(done.stdout)]
+            result = CliRunner().invoke(cli_main, list(args))
+            return Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - start)
+        except Hung:
+            return Result(None, "", "", time.monotonic() - start)
+        finally:
+            signal.alarm(0)
+            resource.setrlimit(resource.RLIMIT_FSIZE, saved_limit)
+            os.chdir(saved_cwd)
+            os.umask(saved_mask)
+            for key, value in saved_env.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
     def run(self, *args: str, timeout: float = RUN_S, **kw: object) -> Result:
         return self.cli("run", *TINY, *args, timeout=timeout, **kw)  # type: ignore[arg-type]
 
 
-#: Runs `fsfer-bench` commands in process through click's runner: [[argv, timeout], ...] on stdin, results on stdout.
-#: The alarm raises a BaseException, which the CLI's error handler does not catch, so a hang reads as a timeout.
-BATCH = """
-import json, signal, sys, time
-from click.testing import CliRunner
-from fsfer_bench.cli import main
-
 class Hung(BaseException):
-    pass
+    """Raised by the alarm: a BaseException, so that the CLI's handler of errors lets it through."""
 
-def expired(*_):
+
+def _expired(*_: object) -> None:
     raise Hung()
-
-signal.signal(signal.SIGALRM, expired)
-out = []
-for argv, timeout in json.load(sys.stdin):
-    start = time.monotonic()
-    signal.alarm(int(timeout))
-    try:
-        r = CliRunner().invoke(main, argv)
-        code, so, se = r.exit_code, r.stdout, r.stderr
-    except Hung:
-        code, so, se = None, "", ""
-    finally:
-        signal.alarm(0)
-    out.append([code, so, se, time.monotonic() - start])
-print(json.dumps(out))
-"""
 
 
 def _text(value: bytes | str | None) -> str:
@@ -225,7 +206,7 @@ def set_cfee_index(folder: Path, row: int, index: str) -> None:
 
 @attack("episodes-upper-bound", "protocol")
 def _(lab: Lab) -> None:
-    refused(lab.run("--episodes", "1000000000", "--out", "s", timeout=QUICK_S), "episodes")
+    refused(lab.run("--episodes", "1000000000", "--out", "s", timeout=30), "episodes")
 
 
 @attack("path-traversal-cfee-index")
@@ -388,24 +369,20 @@ FILES = {
 }
 
 
-def replay_refusals(base: Path) -> list[tuple[str, str, bool, str, float]]:
-    """Every `Refusal`, in one process, each reported as its own attack."""
-    lab = Lab(base, base / "attacks" / "refusals")
-    for name, data in FILES.items():
-        (lab.home / name).write_bytes(data)
-    lab.store()
-    commands = [c for r in REFUSALS for c in r.commands]
-    results = iter(lab.batch(commands, timeout=QUICK_S))
-    outcomes = []
-    for refusal in REFUSALS:
-        done = [next(results) for _ in refusal.commands]
-        try:
-            for result in done:
-                refused(result, *refusal.patterns, absent=refusal.absent)
-            outcomes.append((refusal.name, refusal.owner, True, "", sum(r.seconds for r in done)))
-        except Failed as exc:
-            outcomes.append((refusal.name, refusal.owner, False, str(exc), sum(r.seconds for r in done)))
-    return outcomes
+def _refusal_attack(refusal: Refusal) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        for name, data in FILES.items():
+            (lab.home / name).write_bytes(data)
+        if any("store" in command for command in refusal.commands):
+            lab.store()
+        for command in refusal.commands:
+            refused(lab.cli(*command), *refusal.patterns, absent=refusal.absent)
+
+    return replay_one
+
+
+for _refusal in REFUSALS:
+    attack(_refusal.name, _refusal.owner)(_refusal_attack(_refusal))
 
 
 @attack("device-cuda-without-gpu")
@@ -603,6 +580,7 @@ def set_up(base: Path, shared: Path) -> None:
     for name, folder in DATASETS.items():
         shutil.copytree(shared / folder, base / "pristine" / name)
     (base / "cache").mkdir()
+    signal.signal(signal.SIGALRM, _expired)
     lab = Lab(base, base / "setup")
     result = lab.run("--out", str(base / "store"), "--reuse-training", "--format", "json")
     if result.code != 0:
@@ -610,51 +588,84 @@ def set_up(base: Path, shared: Path) -> None:
 
 
 Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not, seconds
+#: A worker's address space: an attack that reads /dev/zero whole fails with MemoryError instead of taking the machine.
+WORKER_MEMORY = 4 * 2**30
 
 
-def replay(base: Path, name: str, owner: str, fn: Callable[[Lab], None]) -> list[Outcome]:
+def replay(base: Path, name: str, owner: str, fn: Callable[[Lab], None]) -> Outcome:
     start = time.monotonic()
     try:
         fn(Lab(base, base / "attacks" / name))
-        return [(name, owner, True, "", time.monotonic() - start)]
+        return name, owner, True, "", time.monotonic() - start
     except Failed as exc:
-        return [(name, owner, False, str(exc), time.monotonic() - start)]
+        return name, owner, False, str(exc), time.monotonic() - start
     except Exception as exc:  # the script's own trouble: report it as a failure of the attack
-        return [(name, owner, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start)]
+        return name, owner, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start
 
 
-def replay_all(base: Path, chosen: list, refusals: bool, jobs: int) -> list[Outcome]:
-    """The refusals in one process, alongside the other attacks, `jobs` at a time."""
-    tasks: list[Callable[[], list[Outcome]]] = [lambda: replay_refusals(base)] if refusals else []
-    tasks += [lambda a=a: replay(base, *a) for a in chosen]
-    with ThreadPoolExecutor(jobs) as pool:
-        return [o for outcomes in pool.map(lambda task: task(), tasks) for o in outcomes]
+def worker(base: Path, names: list[str]) -> None:
+    """Replay `names` one after another in this process (one import of torch), a JSON line each."""
+    import torch
+
+    torch.set_num_threads(1)  # the workers share the cores
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    signal.signal(signal.SIGALRM, _expired)
+    for name, owner, fn in ATTACKS:
+        if name in names:
+            print(json.dumps(replay(base, name, owner, fn)), flush=True)
+
+
+def replay_all(base: Path, names: list[str], jobs: int) -> list[Outcome]:
+    """Deal the attacks to `jobs` worker processes, round robin, and gather their outcomes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(base), *names[k::jobs]],
+            env=env,
+            cwd=base,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        for k in range(min(jobs, len(names)))
+    ]
+    outcomes = []
+    for process in workers:
+        out, _ = process.communicate()
+        outcomes += [tuple(json.loads(line)) for line in out.splitlines() if line.startswith("[")]
+    missing = set(names) - {o[0] for o in outcomes}  # a worker that died takes its remaining attacks with it
+    outcomes += [(n, dict((a[0], a[1]) for a in ATTACKS)[n], False, "the worker process died", 0.0) for n in missing]
+    order = {n: k for k, n in enumerate(names)}
+    return sorted(outcomes, key=lambda o: order[o[0]])  # type: ignore[return-value]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=os.environ.get("FSFER_DATA", str(ROOT.parent / "shared" / "datasets")))
-    parser.add_argument("--jobs", type=int, default=3, help="attacks replayed at once")
+    parser.add_argument("--jobs", type=int, default=3, help="worker processes replaying attacks at once")
     parser.add_argument("--only", nargs="*", help="replay only these attacks")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the scratch folder of a worker
+    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(Path(args.worker), args.names)
+        return
     shared = Path(args.data_root)
     if not all((shared / f).is_dir() for f in DATASETS.values()):
         raise SystemExit(f"the shared datasets ({', '.join(DATASETS.values())}) are not under {shared}")
-    chosen = [a for a in ATTACKS if not args.only or a[0] in args.only]
-    refusals = not args.only or any(r.name in args.only for r in REFUSALS)
+    names = [a[0] for a in ATTACKS if not args.only or a[0] in args.only]
     base = Path(tempfile.mkdtemp(prefix="fsfer-faults-"))
     start = time.monotonic()
     try:
         set_up(base, shared)
-        count = len(chosen) + (len(REFUSALS) if refusals else 0)
-        print(f"set-up: {time.monotonic() - start:.0f}s; replaying {count} attacks in {base}", flush=True)
-        outcomes = replay_all(base, chosen, refusals, args.jobs)
+        print(f"set-up: {time.monotonic() - start:.0f}s; replaying {len(names)} attacks in {base}", flush=True)
+        outcomes = replay_all(base, names, args.jobs)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     for name, owner, ok, why, seconds in outcomes:
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<36} {owner:<10} {seconds:5.0f}s  {why}")
+        print(f"{'PASS' if ok else 'FAIL'}  {name:<36} {owner:<10} {seconds:5.1f}s  {why}")
     failed = sum(not o[2] for o in outcomes)
     print(f"{len(outcomes) - failed} passed, {failed} failed, in {time.monotonic() - start:.0f}s")
     sys.exit(1 if failed else 0)

@@ -151,7 +151,7 @@ def config_table(value: Any, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table of settings (e.g. [{where.strip('[]')}] ...), got {value!r}")
+        raise ConfigError(f"{where} must be a table of settings, got {value!r}")
     return dict(value)
 
 
@@ -326,9 +326,12 @@ class _Layers:
     """The flat run values, training values and method options, merged layer by layer.
 
     `names` remembers, for each (section, key), how the layer that set it last
-    wrote it, so an error names `--set train.way`, not `--way`.
+    wrote it, so an error names `--set train.way`, not `--way`. Each layer's values
+    are checked as it is added, so a bad value in a file is refused even where a
+    flag overrides it (unknown keys are left to `_build`, which lists the valid ones).
     """
 
+    method_cls: type
     run: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
@@ -337,8 +340,19 @@ class _Layers:
     def add(self, name: Callable[[str, str], str], run: dict | None = None, train: dict | None = None,
             options: dict | None = None) -> None:  # fmt: skip
         for section, values in (("run", run), ("train", train), ("options", options)):
-            getattr(self, section).update(values or {})
-            self.names[section].update({k: name(section, k) for k in values or {}})
+            values = values or {}
+            for key, value in values.items():
+                rule = self._rule(section, key)
+                if rule is not None:
+                    check_value(value, rule, name(section, key))
+            getattr(self, section).update(values)
+            self.names[section].update({k: name(section, k) for k in values})
+
+    def _rule(self, section: str, key: str) -> Rule | None:
+        if section == "options":
+            defaults = self.method_cls.Options()
+            return _rule_of(getattr(defaults, key)) if hasattr(defaults, key) else None
+        return (RUN_RULES if section == "run" else TRAIN_RULES).get(key)
 
 
 _RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"train", "options"}
@@ -437,7 +451,7 @@ def resolve_config(
     if profile is None and profile_name != DEFAULT_PROFILE:
         raise ConfigError(_no_profile(method_name, profile_name, method_cls, file_profiles))
 
-    layers = _Layers()
+    layers = _Layers(method_cls)
     layers.add(_profile_name(profile_name, method_name), *_split_profile(profile, f"profile '{profile_name}'"))
     data_run = {"data_root": data.get("root"), "data_paths": data.get("paths"), "label_map": data.get("label_map")}
     data_keys = {"data_root": "root", "data_paths": "paths", "label_map": "label_map"}

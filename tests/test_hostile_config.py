@@ -118,3 +118,9 @@ def test_min_per_class_too_high_suggests_lowering_it_with_the_largest_usable_val
     with pytest.raises(EpisodeError, match=r"--min-per-class 100000 drops the others: lower it to 20 or less"):
         sample_episodes(pool, spec, min_per_class=100000)
     assert sample_episodes(pool, spec, min_per_class=20).classes.shape == (2, 3)  # 2 episodes of 3 classes
+
+
+def test_a_bad_value_in_a_file_is_refused_even_where_a_flag_overrides_it(tmp_path):
+    (tmp_path / "c.toml").write_text("[run]\ntrain_on = 5\nseed = -1\n")
+    with pytest.raises(ConfigError, match=r"\[run\] train_on in c.toml must be a list of names"):
+        resolve_config({"train_on": ("CKplus",), "seed": 0}, tmp_path / "c.toml")
