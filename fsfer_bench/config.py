@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -169,7 +170,7 @@ class Rule:
     """What one setting may hold: its type, an inclusive or exclusive range, choices, a pattern.
 
     `kind` is int, float, bool, str, "names" (a list or comma-separated string of
-    names), "ints" or "table" (names to strings). `optional` settings may be unset.
+    names), "ints", "list" (any items) or "table" (names to strings). `optional` settings may be unset.
     """
 
     kind: Any
@@ -182,6 +183,7 @@ class Rule:
     hint: str = ""
     optional: bool = False
     nonempty: bool = False
+    path: bool = False  # a str that may also be given as a Path (from Python)
 
 
 _COUNT = Rule(int, min=1, max=INT_MAX)
@@ -198,7 +200,7 @@ RUN_RULES: dict[str, Rule] = {
     "backbone": Rule(str, nonempty=True),
     "image_size": Rule(int, min=8, max=1024),
     "device": Rule(str, pattern=DEVICE_PATTERN, hint="use auto, cpu, cuda or cuda:N"),
-    "out": Rule(str, nonempty=True, hint="give the folder of the results store"),
+    "out": Rule(str, nonempty=True, hint="give the folder of the results store", path=True),
     "subject_disjoint": _SWITCH,
     "feature_cache": _SWITCH,
     "min_per_class": Rule(int, min=1, max=INT_MAX, optional=True),
@@ -207,8 +209,8 @@ RUN_RULES: dict[str, Rule] = {
     "align_margin": Rule(float, min=0, max=3),
     "strict": _SWITCH,
     "profile": Rule(str, nonempty=True),
-    "weights": Rule(str, optional=True, nonempty=True),
-    "data_root": Rule(str, optional=True, nonempty=True),
+    "weights": Rule(str, optional=True, nonempty=True, path=True),
+    "data_root": Rule(str, optional=True, nonempty=True, path=True),
     "data_paths": Rule("table"),
     "label_map": Rule("table"),
 }
@@ -263,6 +265,8 @@ def _check_kind(value: Any, rule: Rule, name: str) -> Any:
         if not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number, got {value!r}")
         return float(value)
+    if kind is str and rule.path and isinstance(value, os.PathLike):
+        return os.fspath(value)
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, got {value!r}")
     if kind == "names":
@@ -272,6 +276,10 @@ def _check_kind(value: Any, rule: Rule, name: str) -> Any:
         return tuple(v.strip() for v in items if v.strip())
     if kind == "ints":
         return parse_shots(value)
+    if kind == "list":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return tuple(value)
     if kind == "table":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{name} must be a table of names to strings (e.g. {{ CFEE = \"/data/cfee\" }}), "
@@ -317,7 +325,7 @@ def _rule_of(default: Any) -> Rule:
     if default is None:
         return Rule(None, optional=True)
     if isinstance(default, tuple):
-        return Rule("names")
+        return Rule("names" if all(isinstance(x, str) for x in default) else "list")
     return Rule(type(default) if isinstance(default, (bool, int, float, str)) else None)
 
 
