@@ -156,9 +156,9 @@ def screen_listing(listing: Listing) -> Listing:
     most `MAX_IMAGE_BYTES` (a FIFO blocks a reader, /dev/zero never ends), and
     have a UTF-8 name (which every later stage can print, hash and store).
     """
-    kept = []
+    kept, folders = [], {}
     for item in listing.items:
-        problem = _item_problem(listing, item)
+        problem = _item_problem(listing, item, folders)
         if problem is None:
             kept.append(item)
         else:
@@ -167,15 +167,17 @@ def screen_listing(listing: Listing) -> Listing:
     return listing
 
 
-def _item_problem(listing: Listing, item: Item) -> Problem | None:
+def _item_problem(listing: Listing, item: Item, folders: dict[str, str]) -> Problem | None:
     if item.pixels is not None:
         return None
-    name = listing.file(item)
     if not valid_name(item.path):
-        return Problem(BAD_NAME, printable(name), "the file name is not valid UTF-8; rename the file")
-    relative = os.path.relpath(os.path.abspath(item.path), os.path.abspath(listing.folder))
-    found = listed_path(listing.folder, relative, name)
-    return found if isinstance(found, Problem) else None
+        return Problem(BAD_NAME, printable(listing.file(item)), "the file name is not valid UTF-8; rename the file")
+    try:
+        path = item.path if item.path.is_absolute() else Path(os.path.abspath(item.path))
+        resolve_inside(listing.folder, path, MAX_IMAGE_BYTES, folders=folders)
+    except UnsafePathError as exc:
+        return Problem(exc.kind, listing.file(item), str(exc), fatal=exc.kind == OUTSIDE)
+    return None
 
 
 # ---------------------------------------------------------------- loading
