@@ -385,9 +385,11 @@ def _file_name(file: str, method: str) -> Callable[[str, str], str]:
 
 
 def _profile_name(profile: str, method: str) -> Callable[[str, str], str]:
+    """Names of a profile's settings; `profile` says where it is (a file's table, or the built-in one)."""
+
     def name(section: str, key: str) -> str:
         prefix = {"run": "", "train": "train.", "options": "options."}[section]
-        return f"'{prefix}{key}' of profile '{profile}' of {method}"
+        return f"'{prefix}{key}' of {profile} of {method}"
 
     return name
 
@@ -460,7 +462,9 @@ def resolve_config(
         raise ConfigError(_no_profile(method_name, profile_name, method_cls, file_profiles))
 
     layers = _Layers(method_cls)
-    layers.add(_profile_name(profile_name, method_name), *_split_profile(profile, f"profile '{profile_name}'"))
+    in_file = profile_name in file_profiles
+    where = f"[method.{method_name}.profiles.{profile_name}] in {source}" if in_file else f"profile '{profile_name}'"
+    layers.add(_profile_name(where, method_name), *_split_profile(profile, where))
     data_run = {"data_root": data.get("root"), "data_paths": data.get("paths"), "label_map": data.get("label_map")}
     data_keys = {"data_root": "root", "data_paths": "paths", "label_map": "label_map"}
     layers.add(lambda _s, k: f"[data] {data_keys[k]} in {source}", {k: v for k, v in data_run.items() if v is not None})
