@@ -17,7 +17,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -102,18 +106,26 @@ def read_toml(path: str | Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"config file {path} is a folder; give a TOML file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not TOML: it is not UTF-8 text (a binary file?)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
 
 
 def parse_shots(text: str | int | list | tuple) -> tuple[int, ...]:
     """'1,5' or [1, 5] -> (1, 5); anything else is a ConfigError naming the fix."""
-    items = text.split(",") if isinstance(text, str) else [text] if isinstance(text, int) else list(text)
+    items = text.split(",") if isinstance(text, str) else [text] if isinstance(text, int) else text
     try:
-        shots = tuple(int(str(s).strip()) for s in items)
-    except ValueError:
+        shots = tuple(int(str(s).strip()) for s in items if not isinstance(s, (bool, float)))  # type: ignore[union-attr]
+        if len(shots) != len(items):  # type: ignore[arg-type]
+            shots = ()
+    except (TypeError, ValueError):
         shots = ()
-    if not shots or any(s < 1 for s in shots) or len(set(shots)) != len(shots):
+    if not shots or any(s < 1 or s > INT_MAX for s in shots) or len(set(shots)) != len(shots):
         raise ConfigError(f"malformed shot list '{text}'; give distinct positive integers, e.g. --shot 1,5")
     return shots
 
@@ -139,61 +151,282 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
         raise ConfigError(f"unknown key '{unknown[0]}' in {where}{hint} (valid: {', '.join(sorted(allowed))})")
 
 
-def _coerce(cls: type, values: dict, where: str) -> dict:
-    """Check `values` against the dataclass `cls` and convert lists to tuples where the default is one."""
-    names = {f.name: f for f in fields(cls)}
-    _check_keys(values, set(names), where)
+def config_table(value: Any, where: str) -> dict:
+    """`value` if it is a table (TOML's `[section]` or `{...}`), else a ConfigError naming `where`.
+
+    Every section of a config, sweep or profile goes through here, so that
+    `run = 5` is an error naming `run`, not a crash deep in the resolver.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of settings, got {value!r}")
+    return dict(value)
+
+
+# ---------------------------------------------------------------- the one validation layer
+
+#: The largest integer a count setting may take (numpy, torch and range() all handle it).
+INT_MAX = 2**31 - 1
+#: Seeds go to numpy's generators and torch.manual_seed, which take 0..2**32-1.
+SEED_MAX = 2**32 - 1
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d{1,3})?)$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting may hold: its type, an inclusive or exclusive range, choices, a pattern.
+
+    `kind` is int, float, bool, str, "names" (a list or comma-separated string of
+    names), "ints", "list" (any items) or "table" (names to strings). `optional` settings may be unset.
+    """
+
+    kind: Any
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None  # exclusive minimum
+    below: float | None = None  # exclusive maximum
+    choices: tuple[str, ...] | None = None
+    pattern: re.Pattern | None = None
+    hint: str = ""
+    optional: bool = False
+    nonempty: bool = False
+    path: bool = False  # a str that may also be given as a Path (from Python)
+
+
+_COUNT = Rule(int, min=1, max=INT_MAX)
+_SWITCH = Rule(bool)
+RUN_RULES: dict[str, Rule] = {
+    "method": Rule(str, nonempty=True),
+    "split": Rule(str, nonempty=True),
+    "train_on": Rule("names"),
+    "way": Rule(int, min=2, max=INT_MAX, hint="an episode needs two classes to tell apart"),
+    "shots": Rule("ints"),
+    "query": _COUNT,
+    "episodes": _COUNT,
+    "seed": Rule(int, min=0, max=SEED_MAX),
+    "backbone": Rule(str, nonempty=True),
+    "image_size": Rule(int, min=8, max=1024),
+    "device": Rule(str, pattern=DEVICE_PATTERN, hint="use auto, cpu, cuda or cuda:N"),
+    "out": Rule(str, nonempty=True, hint="give the folder of the results store", path=True),
+    "subject_disjoint": _SWITCH,
+    "feature_cache": _SWITCH,
+    "min_per_class": Rule(int, min=1, max=INT_MAX, optional=True),
+    "allow_overlap": _SWITCH,
+    "face_align": _SWITCH,
+    "align_margin": Rule(float, min=0, max=3),
+    "strict": _SWITCH,
+    "profile": Rule(str, nonempty=True),
+    "weights": Rule(str, optional=True, nonempty=True, path=True),
+    "data_root": Rule(str, optional=True, nonempty=True, path=True),
+    "data_paths": Rule("table"),
+    "label_map": Rule("table"),
+}
+TRAIN_RULES: dict[str, Rule] = {
+    "steps": Rule(int, min=0, max=INT_MAX),
+    "lr": Rule(float, above=0, max=10),
+    "weight_decay": Rule(float, min=0, max=10),
+    "schedule": Rule(str, choices=("cosine", "constant")),
+    "batch_size": _COUNT,
+    "way": Rule(int, min=2, max=INT_MAX, hint="an episode needs two classes to tell apart"),
+    "shot": _COUNT,
+    "query": _COUNT,
+    "augment": _SWITCH,
+    "val_every": Rule(int, min=0, max=INT_MAX, hint="0 turns validation off"),
+    "val_episodes": Rule(int, min=0, max=INT_MAX),
+    "val_fraction": Rule(float, min=0, below=1, hint="the share of training subjects held out to validate"),
+    "patience": Rule(int, min=0, max=INT_MAX),
+    "checkpoint_every": Rule(int, min=1, max=INT_MAX, hint="the number of steps between checkpoints"),
+}
+
+
+def check_value(value: Any, rule: Rule, name: str) -> Any:
+    """`value` checked against `rule` (and normalised: ints to floats, lists to tuples), else a
+    ConfigError that names the setting as the user wrote it (`name`, e.g. `--seed` or `[train] lr`)."""
+    if value is None and rule.optional:
+        return None
+    value = _check_kind(value, rule, name)
+    if rule.nonempty and value == "":
+        raise ConfigError(f"{name} must not be empty{_hint(rule)}")
+    if rule.choices is not None and value not in rule.choices:
+        raise ConfigError(f"{name} must be one of {', '.join(rule.choices)}, got {value!r}")
+    if rule.pattern is not None and not rule.pattern.match(value):
+        raise ConfigError(f"{name}: {value!r} is not valid{_hint(rule)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_range(value, rule, name)
+    return value
+
+
+def _hint(rule: Rule) -> str:
+    return f" ({rule.hint})" if rule.hint else ""
+
+
+def _check_kind(value: Any, rule: Rule, name: str) -> Any:
+    kind = rule.kind
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kind is str and rule.path and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    if kind == "names":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{name} must be a list of names or a comma-separated string, got {value!r}")
+        return tuple(v.strip() for v in items if v.strip())
+    if kind == "ints":
+        return parse_shots(value)
+    if kind == "list":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return tuple(value)
+    if kind == "table":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{name} must be a table of names to strings (e.g. {{ CFEE = \"/data/cfee\" }}), "
+                              f"got {value!r}")  # fmt: skip
+        return dict(value)
+    return value
+
+
+def _check_range(value: float, rule: Rule, name: str) -> None:
+    inside = (
+        (rule.min is None or value >= rule.min)
+        and (rule.above is None or value > rule.above)
+        and (rule.max is None or value <= rule.max)
+        and (rule.below is None or value < rule.below)
+    )
+    if not inside:
+        lower = f"at least {_num(rule.min)}" if rule.min is not None else f"greater than {_num(rule.above)}"
+        upper = f"at most {_num(rule.max)}" if rule.max is not None else f"below {_num(rule.below)}"
+        bounds = [b for b, unset in ((lower, rule.min is None and rule.above is None),
+                                     (upper, rule.max is None and rule.below is None)) if not unset]  # fmt: skip
+        raise ConfigError(f"{name} must be {' and '.join(bounds)}, got {value!r}{_hint(rule)}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _coerce(cls: type, values: dict, names: dict[str, str], rules: dict[str, Rule] | None = None) -> dict:
+    """Check `values` for the dataclass `cls` by `rules`, or, for a method's options, by each default's type.
+
+    `names` says how the user wrote each key (`--seed`, `[train] lr in c.toml`, ...).
+    """
     out = {}
     defaults = cls()
     for key, value in values.items():
-        default = getattr(defaults, key)
-        if isinstance(default, tuple) and isinstance(value, (list, str)):
-            value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
-        elif isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
-            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
-        elif isinstance(default, float) and not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
-        out[key] = float(value) if isinstance(default, float) else value
+        rule = (rules or {}).get(key) or _rule_of(getattr(defaults, key))
+        out[key] = check_value(value, rule, names.get(key, key))
     return out
+
+
+def _rule_of(default: Any) -> Rule:
+    """A method option's rule, from its default: the type, and `optional` where it defaults to None."""
+    if default is None:
+        return Rule(None, optional=True)
+    if isinstance(default, tuple):
+        return Rule("names" if all(isinstance(x, str) for x in default) else "list")
+    return Rule(type(default) if isinstance(default, (bool, int, float, str)) else None)
 
 
 @dataclass
 class _Layers:
-    """The flat run values, training values and method options, merged layer by layer."""
+    """The flat run values, training values and method options, merged layer by layer.
 
+    `names` remembers, for each (section, key), how the layer that set it last
+    wrote it, so an error names `--set train.way`, not `--way`. Each layer's values
+    are checked as it is added, so a bad value in a file is refused even where a
+    flag overrides it (unknown keys are left to `_build`, which lists the valid ones).
+    """
+
+    method_cls: type
     run: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    names: dict = field(default_factory=lambda: {"run": {}, "train": {}, "options": {}})
 
-    def add(self, run: dict | None = None, train: dict | None = None, options: dict | None = None) -> None:
-        self.run.update(run or {})
-        self.train.update(train or {})
-        self.options.update(options or {})
+    def add(self, name: Callable[[str, str], str], run: dict | None = None, train: dict | None = None,
+            options: dict | None = None) -> None:  # fmt: skip
+        for section, values in (("run", run), ("train", train), ("options", options)):
+            values = values or {}
+            for key, value in values.items():
+                rule = self._rule(section, key)
+                if rule is not None:
+                    check_value(value, rule, name(section, key))
+            getattr(self, section).update(values)
+            self.names[section].update({k: name(section, k) for k in values})
+
+    def _rule(self, section: str, key: str) -> Rule | None:
+        if section == "options":
+            defaults = self.method_cls.Options()
+            return _rule_of(getattr(defaults, key)) if hasattr(defaults, key) else None
+        return (RUN_RULES if section == "run" else TRAIN_RULES).get(key)
 
 
 _RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"train", "options"}
+#: The flags whose names differ from their keys.
+_FLAG_NAMES = {"shots": "--shot", "data_paths": "--data-path", "train_on": "--train-on", "config": "--config"}
+_TOML_SECTIONS = {"run": "[run]", "train": "[train]", "options": "[method.{method}]"}
 
 
-def _split_profile(profile: dict) -> tuple[dict, dict, dict]:
+def _flag_name(section: str, key: str) -> str:
+    return _FLAG_NAMES.get(key, f"--{key.replace('_', '-')}")
+
+
+def _set_name(section: str, key: str) -> str:
+    return f"--set {'train.' if section == 'train' else 'option.' if section == 'options' else ''}{key}"
+
+
+def _file_name(file: str, method: str) -> Callable[[str, str], str]:
+    def name(section: str, key: str) -> str:
+        return f"{_TOML_SECTIONS[section].format(method=method)} {key} in {file}"
+
+    return name
+
+
+def _profile_name(profile: str, method: str) -> Callable[[str, str], str]:
+    """Names of a profile's settings; `profile` says where it is (a file's table, or the built-in one)."""
+
+    def name(section: str, key: str) -> str:
+        prefix = {"run": "", "train": "train.", "options": "options."}[section]
+        return f"'{prefix}{key}' of {profile} of {method}"
+
+    return name
+
+
+def _split_profile(profile: Any, where: str) -> tuple[dict, dict, dict]:
+    profile = config_table(profile, where)
     run = {k: v for k, v in profile.items() if k not in ("train", "options")}
-    return run, profile.get("train", {}), profile.get("options", {})
+    train = config_table(profile.get("train"), f"{where}: train")
+    return run, train, config_table(profile.get("options"), f"{where}: options")
 
 
-def _file_tables(file: dict) -> tuple[dict, dict, dict, dict]:
-    """(run, train, data, methods) tables of a config file, checked for unknown sections."""
+def _file_tables(file: dict, source: str) -> tuple[dict, dict, dict, dict]:
+    """(run, train, data, methods) tables of a config file, checked for unknown sections and shapes."""
     _check_keys(file, {"run", "train", "data", "method"}, "the config file (sections)")
-    run = dict(file.get("run", {}))
+    run = config_table(file.get("run"), f"[run] in {source}")
     if "shot" in run:
         run["shots"] = run.pop("shot")
-    data = file.get("data", {})
+    data = config_table(file.get("data"), f"[data] in {source}")
     _check_keys(data, {"root", "paths", "label_map"}, "[data]")
-    return run, file.get("train", {}), data, file.get("method", {})
+    methods = config_table(file.get("method"), f"[method] in {source}")
+    for name, table in methods.items():
+        config_table(table, f"[method.{name}] in {source}")
+    return run, config_table(file.get("train"), f"[train] in {source}"), data, methods
 
 
-def _flag_layers(flags: dict, assignments: list[str]) -> tuple[dict, dict, dict]:
+def _flag_layers(flags: dict, assignments: list[str]) -> tuple[dict, dict, dict, dict]:
+    """(run flags, and the run, train and option values that --set sets), kept apart to name them right."""
     run = {k: v for k, v in flags.items() if v is not None}
+    set_run: dict = {}
     train: dict = {}
     options: dict = {}
     for text in assignments:
@@ -204,10 +437,10 @@ def _flag_layers(flags: dict, assignments: list[str]) -> tuple[dict, dict, dict]
         elif section in ("option", "options", "method"):
             options[name] = value
         elif section == "":
-            run[name] = value
+            set_run[name] = value
         else:
             raise ConfigError(f"--set {key}: use train.<key>, option.<key> or a run key such as seed")
-    return run, train, options
+    return run, set_run, train, options
 
 
 def resolve_config(
@@ -218,46 +451,63 @@ def resolve_config(
     """The RunConfig from defaults < method profile < config file < flags (see module docstring).
 
     `config_file` may also be the file's tables already parsed (a sweep reads its file once for all cells).
+    Every value is checked (type, range, shape) by the one validation layer above, before any work,
+    and an error names the setting as the user wrote it.
     """
     from fsfer_bench.registry import get_method
 
+    source = Path(config_file).name if isinstance(config_file, (str, Path)) else "the config file"
     file = dict(config_file) if isinstance(config_file, dict) else read_toml(config_file) if config_file else {}
-    file_run, file_train, data, file_methods = _file_tables(file)
-    flag_run, flag_train, flag_options = _flag_layers(dict(flags or {}), list(assignments or []))
-    method_name = flag_run.get("method") or file_run.get("method") or RunConfig.method
+    file_run, file_train, data, file_methods = _file_tables(file, source)
+    flag_run, set_run, flag_train, flag_options = _flag_layers(dict(flags or {}), list(assignments or []))
+    method_name = _pick("method", set_run, flag_run, file_run, source)
     method_cls = get_method(method_name)
-    method_table = dict(file_methods.get(method_name, {}))
-    file_profiles = method_table.pop("profiles", {})
-    profile_name = flag_run.get("profile") or file_run.get("profile") or DEFAULT_PROFILE
+    method_table = config_table(file_methods.get(method_name), f"[method.{method_name}] in {source}")
+    file_profiles = config_table(method_table.pop("profiles", None), f"[method.{method_name}.profiles] in {source}")
+    profile_name = _pick("profile", set_run, flag_run, file_run, source)
     profile = file_profiles.get(profile_name, method_cls.profiles.get(profile_name))
     if profile is None and profile_name != DEFAULT_PROFILE:
-        known = sorted(set(method_cls.profiles) | set(file_profiles))
-        raise ConfigError(
-            f"method {method_name} has no profile '{profile_name}' (profiles: {', '.join(known) or 'none'})"
-        )
+        raise ConfigError(_no_profile(method_name, profile_name, method_cls, file_profiles))
 
-    layers = _Layers()
-    layers.add(*_split_profile(profile or {}))
+    layers = _Layers(method_cls)
+    in_file = profile_name in file_profiles
+    where = f"[method.{method_name}.profiles.{profile_name}] in {source}" if in_file else f"profile '{profile_name}'"
+    layers.add(_profile_name(where, method_name), *_split_profile(profile, where))
     data_run = {"data_root": data.get("root"), "data_paths": data.get("paths"), "label_map": data.get("label_map")}
-    layers.add({k: v for k, v in data_run.items() if v is not None})
-    layers.add(file_run, file_train, method_table)
-    layers.add(flag_run, flag_train, flag_options)
+    data_keys = {"data_root": "root", "data_paths": "paths", "label_map": "label_map"}
+    layers.add(lambda _s, k: f"[data] {data_keys[k]} in {source}", {k: v for k, v in data_run.items() if v is not None})
+    layers.add(_file_name(source, method_name), file_run, file_train, method_table)
+    layers.add(_flag_name, flag_run)
+    layers.add(_set_name, set_run, flag_train, flag_options)
     return _build(layers, method_cls)
+
+
+def _pick(key: str, *layers_and_source: Any) -> str:
+    """The method or profile name from the highest layer that sets it (--set, flag, file), checked."""
+    *layers, source = layers_and_source
+    names = (f"--set {key}", _flag_name("run", key), f"[run] {key} in {source}")
+    default = RunConfig.method if key == "method" else DEFAULT_PROFILE
+    for layer, name in zip(layers, names):
+        if layer.get(key) is not None:
+            return check_value(layer[key], RUN_RULES[key], name)
+    return default
+
+
+def _no_profile(method: str, profile: str, method_cls: type, file_profiles: dict) -> str:
+    known = sorted(set(method_cls.profiles) | set(file_profiles) | {DEFAULT_PROFILE})
+    plain = "" if method_cls.profiles else f"; {method} has no built-in profiles: '{DEFAULT_PROFILE}' is the defaults"
+    return (
+        f"method {method} has no profile '{profile}' (its profiles: {', '.join(known)}){plain}; "
+        f"define [method.{method}.profiles.{profile}] in a config file to add one"
+    )
 
 
 def _build(layers: _Layers, method_cls: type) -> RunConfig:
     _check_keys(layers.run, _RUN_FIELDS, "the run settings")
-    if "shots" in layers.run:
-        layers.run["shots"] = parse_shots(layers.run["shots"])
-    run = _coerce(RunConfig, layers.run, "[run]")
-    if "train_on" in run:
-        run["train_on"] = tuple(s.strip() for s in run["train_on"] if s.strip())
-    train = replace(TrainSettings(), **_coerce(TrainSettings, layers.train, "[train]"))
-    if train.schedule not in ("cosine", "constant"):
-        raise ConfigError(f"[train] schedule must be 'cosine' or 'constant', got '{train.schedule}'")
-    where = f"[method.{method_cls.name}]"
-    options = _coerce(method_cls.Options, layers.options, where)
-    method_cls.Options(**options)  # let the method's own checks run now, before any work
+    _check_keys(layers.train, set(TRAIN_RULES), "[train]")
+    run = _coerce(RunConfig, layers.run, layers.names["run"], RUN_RULES)
+    train = replace(TrainSettings(), **_coerce(TrainSettings, layers.train, layers.names["train"], TRAIN_RULES))
+    options = _method_options(method_cls, layers)
     config = replace(RunConfig(), **run, train=train, options=options)
     config = replace(config, weights_preset=check_weights_settings(config.weights, config.weights_preset))
     if config.episode_seed < 0:
@@ -267,6 +517,21 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
 
         config = replace(config, train_on=get_split(config.split).train_on)
     return config
+
+
+def _method_options(method_cls: type, layers: _Layers) -> dict:
+    """The method's options, checked by type, then by the method's own checks, before any work."""
+    allowed = {f.name for f in fields(method_cls.Options)}
+    if layers.options and not allowed:
+        first = next(iter(layers.options))
+        raise ConfigError(f"{layers.names['options'][first]}: method {method_cls.name} has no options")
+    _check_keys(layers.options, allowed, f"the options of method {method_cls.name}")
+    options = _coerce(method_cls.Options, layers.options, layers.names["options"])
+    try:
+        method_cls.Options(**options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"method {method_cls.name}: {exc}") from None
+    return options
 
 
 def method_options(config: RunConfig, method_cls: type) -> Any:

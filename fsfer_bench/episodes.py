@@ -186,6 +186,18 @@ def eligible_classes(
     return np.arange(len(counts))
 
 
+def _too_few_classes(pool: FaceDataset, way: int, need: int, usable: np.ndarray, min_per_class: int | None) -> str:
+    """Why `way` classes cannot be drawn, and the fix: lower --min-per-class where it dropped them, else --way."""
+    names = ", ".join(pool.classes[c] for c in usable) or "none"
+    message = f"--way {way} is larger than the {len(usable)} usable classes of {pool.name} ({names})"
+    counts = np.sort(np.bincount(pool.labels, minlength=len(pool.classes)))[::-1]
+    if min_per_class is not None and len(counts) >= way and counts[way - 1] >= need:
+        return f"{message}; --min-per-class {min_per_class} drops the others: lower it to {counts[way - 1]} or less"
+    if len(usable) >= 2:
+        return f"{message}; use --way {len(usable)} or fewer"
+    return f"{message}; an episode needs at least 2"
+
+
 class EpisodeSampler:
     """Draws episodes one at a time from a pool; used for the test set and for training.
 
@@ -206,10 +218,7 @@ class EpisodeSampler:
     ) -> None:
         self.classes = eligible_classes(pool, shot, query, min_per_class, subject_disjoint=subject_disjoint)
         if way > len(self.classes):
-            raise EpisodeError(
-                f"--way {way} is larger than the {len(self.classes)} usable classes of {pool.name} "
-                f"({', '.join(pool.classes[c] for c in self.classes)}); use --way {len(self.classes)} or fewer"
-            )
+            raise EpisodeError(_too_few_classes(pool, way, shot + query, self.classes, min_per_class))
         self.pool, self.way, self.shot, self.query = pool, way, shot, query
         self.support_rule = support_rule(pool)
         self.members = [np.flatnonzero(pool.labels == c) for c in range(len(pool.classes))]

@@ -10,6 +10,7 @@ Everything the CLI's `run` does is here, callable from Python:
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -53,10 +54,12 @@ class Pools:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu or auto")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda")
+    if name not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", name):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for, but torch sees no CUDA device; use --device cpu or auto")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0")
     return torch.device(name)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
-from fsfer_bench.config import _check_keys, parse_shots, read_toml, resolve_config
+from fsfer_bench.config import _check_keys, config_table, parse_shots, read_toml, resolve_config
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
 from fsfer_bench.evaluate import no_progress
 from fsfer_bench.executors import EXECUTORS, Executor, JobResult, local_executor, submitit_executor
@@ -118,8 +118,8 @@ def load_sweep(
     (partition, timeout, ...) set those; any other flag is a run setting for every cell.
     """
     file = read_toml(config_file) if config_file else {}
-    table = dict(file.pop("sweep", {}))
-    slurm = dict(table.pop("slurm", {}))
+    table = config_table(file.pop("sweep", None), "[sweep]")
+    slurm = config_table(table.pop("slurm", None), "[sweep.slurm]")
     _check_keys(table, set(_GRID_KEYS + _OPTION_KEYS) - {"retry_failed"}, "[sweep]")
     _check_keys(slurm, set(_SLURM_KEYS), "[sweep.slurm]")
     given = {k: v for k, v in (flags or {}).items() if v is not None}

@@ -65,7 +65,7 @@ def test_garbled_label_file(tmp_path):
     with pytest.raises(DataError, match="garbled: not UTF-8"):
         load(tmp_path)
     (folder / "label.csv").write_text("Index;identity;emotion_idx\n1;2;3\n")
-    with pytest.raises(DataError, match="does not hold the CFEE layout"):
+    with pytest.raises(DataError, match="lacks the column.* Index, identity, emotion_idx .*separated by ';'"):
         load(tmp_path)
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fsfer_bench.data.adapters._common import cache_key, inside
+from fsfer_bench.data.adapters._common import cache_key
 from fsfer_bench.data.images import DecodeJob, decode_files
 from fsfer_bench.data.loading import DataSources, detect_layout, load_dataset
+from fsfer_bench.data.paths import OUTSIDE, UnsafePathError, resolve_inside
 from fsfer_bench.errors import DataError
 from fsfer_bench.registry import LoadOptions, dataset_names, get_dataset
 
@@ -118,14 +119,15 @@ def test_same_data_elsewhere_gets_the_same_episodes(tmp_path):
     assert sample_episodes(a, spec).hash == sample_episodes(b, spec).hash
 
 
-def test_inside_refuses_escapes(tmp_path):
-    assert inside(tmp_path, "a/b.png") == tmp_path / "a" / "b.png"
-    assert inside(tmp_path, "a/../b.png") == tmp_path / "b.png"
-    assert inside(tmp_path, "../b.png") is None
-    assert inside(tmp_path, "a/../../b.png") is None
-    assert inside(tmp_path, "/etc/passwd") is None
-    assert inside(tmp_path, str(tmp_path / "c.png")) == tmp_path / "c.png"
-    assert inside(tmp_path, ".") is None
+def test_resolve_inside_refuses_escapes(tmp_path):
+    (tmp_path / "a").mkdir()
+    assert resolve_inside(tmp_path, "a/b.png") == tmp_path / "a" / "b.png"
+    assert resolve_inside(tmp_path, "a/../b.png") == tmp_path / "b.png"
+    assert resolve_inside(tmp_path, str(tmp_path / "c.png")) == tmp_path / "c.png"
+    for escape in ("../b.png", "a/../../b.png", "/etc/passwd", ".", ""):
+        with pytest.raises(UnsafePathError) as caught:
+            resolve_inside(tmp_path, escape)
+        assert caught.value.kind == OUTSIDE
 
 
 def test_relative_box_and_in_memory_pixels(tmp_path):

@@ -46,7 +46,7 @@ def test_unknown_keys_are_named_with_a_suggestion(tmp_path):
 
 
 def test_wrong_types_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match="'episodes' must be an integer"):
+    with pytest.raises(ConfigError, match=r"\[run\] episodes in c.toml must be an integer, got 'many'"):
         resolve_config({}, _write(tmp_path, '[run]\nepisodes = "many"\n'))
 
 

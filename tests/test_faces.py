@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 
 import fakes
 import numpy as np
@@ -118,7 +119,7 @@ def test_aligned_load_keeps_landmarks_and_counts_fallbacks(tmp_path, shared_data
     folder = tmp_path / "d"
     (folder / "happy").mkdir(parents=True)
     for k, path in enumerate(cfee_sample(shared_data, 3)):
-        os.symlink(path, folder / "happy" / f"{k}.jpg")
+        shutil.copyfile(path, folder / "happy" / f"{k}.jpg")  # a copy: links leading out of a dataset are refused
     fakes.image(folder / "happy" / "noise.png", (80, 60))
     options = fakes.options(image_size=32, face_align=True)
     for _ in range(2):  # built, then from the cache

@@ -56,7 +56,7 @@ def test_full_context_embeddings_depend_on_the_whole_support_set():
 def test_fce_is_an_option_from_the_command_line():
     config = resolve_config({"method": "matchingnet"}, assignments=["option.fce=true", "option.fce_steps=3"])
     assert config.options["fce"] is True and config.options["fce_steps"] == 3
-    with pytest.raises(ConfigError, match="'fce' must be true or false"):
+    with pytest.raises(ConfigError, match="--set option.fce must be true or false"):
         resolve_config({"method": "matchingnet"}, assignments=["option.fce=3"])
     with pytest.raises(ConfigError, match="fce_steps must be at least 1"):
         resolve_config({"method": "matchingnet"}, assignments=["option.fce_steps=0"])

@@ -30,7 +30,7 @@ def friendly_errors(command: F) -> F:
             try:
                 return command(*args, **kwargs)
             except FsferError as exc:
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error: {_printable(str(exc))}", err=True)
                 sys.exit(2)
             except BrokenPipeError:  # e.g. `fsfer-bench list splits | head`
                 sys.stderr.close()
@@ -50,7 +50,12 @@ def friendly_errors(command: F) -> F:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {_printable(str(message))}", err=True)
+
+
+def _printable(text: str) -> str:
+    """`text` on one line, with a file name that is not UTF-8 escaped (it would crash the write)."""
+    return " ".join(text.splitlines()).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 T = TypeVar("T")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -24,9 +25,9 @@ def data() -> None:
 @click.argument("name")
 @data_options
 @label_options
-@click.option("--way", type=int, help="Check that episodes of this many classes can be drawn.")
-@click.option("--shot", type=int, help="... with this many shots per class.")
-@click.option("--query", type=int, help="... and this many queries per class.")
+@click.option("--way", type=click.IntRange(2), help="Check that episodes of this many classes can be drawn.")
+@click.option("--shot", type=click.IntRange(1), help="... with this many shots per class.")
+@click.option("--query", type=click.IntRange(1), help="... and this many queries per class.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
 def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: str, **options: Any) -> None:
@@ -57,6 +58,20 @@ def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: 
         sys.exit(1)
 
 
+def write_image(image: Any, out: str) -> None:
+    """Save a PIL image atomically (rendered in memory first), the format chosen by the extension of `out`."""
+    from PIL import Image
+
+    from fsfer_bench.files import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=Image.registered_extensions().get(Path(out).suffix.lower(), ""))
+        write_bytes_atomic(out, buffer.getvalue())
+    except (OSError, ValueError, KeyError) as exc:  # ValueError/KeyError: an extension PIL cannot write
+        raise ConfigError(f"cannot write {out}: {exc}; choose another --out (.png or .jpg)") from None
+
+
 @data.command()
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Image file to write (PNG, JPEG).")
@@ -78,11 +93,7 @@ def preview(name: str, out: str, **options: Any) -> None:
     if not folder.is_dir():  # before a load that may take minutes
         raise ConfigError(f"cannot write {out}: the folder {folder} does not exist")
     dataset = load_dataset(name, sources_from(**options), load_options_from(**options))
-    sheet = contact_sheet(dataset)
-    try:
-        sheet.save(out)
-    except (OSError, ValueError) as exc:  # ValueError: an extension PIL cannot write
-        raise ConfigError(f"cannot write {out}: {exc}") from None
+    write_image(contact_sheet(dataset), out)
     fallbacks = dataset.notes.get("face_align_fallbacks")
     note = f"; no face found in {fallbacks} image(s), centre-cropped" if fallbacks else ""
     click.echo(f"wrote {out}: {len(dataset)} images of {dataset.name}, {len(dataset.classes)} classes{note}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,7 +10,7 @@ import click
 from fsfer_bench.cli import main
 from fsfer_bench.cli.common import friendly_errors
 from fsfer_bench.errors import ConfigError
-from fsfer_bench.files import dumps_strict
+from fsfer_bench.files import dumps_strict, write_text_atomic
 
 
 def _names(value: str | None) -> tuple[str, ...] | None:
@@ -50,8 +49,7 @@ def _write(text: str, out: str | None) -> None:
         click.echo(text, nl=False)
         return
     try:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text)
+        write_text_atomic(out, text)  # a full disk leaves the previous table whole
     except OSError as exc:
         raise ConfigError(f"cannot write {out} ({exc.strerror or exc}); choose another --out") from exc
     click.echo(f"wrote {out}", err=True)

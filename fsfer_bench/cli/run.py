@@ -41,7 +41,7 @@ def episode_seed(value: str | None) -> int | None:
 @click.option("--backbone", help="conv4, resnet12 or resnet18.  [default: the profile's, else conv4]")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Pretrained backbone state dict (torchvision layout).")
 @click.option("--weights-preset", help="Input normalisation the weights expect: imagenet, msceleb or none.")
-@click.option("--profile", help="Method profile: quick (CPU) or paper.  [default: quick]")
+@click.option("--profile", help="Method profile: quick (CPU), or paper where the method has one.  [default: quick]")
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")
 @click.option("--out", type=click.Path(), help="Results store.  [default: results]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file (flags win).")

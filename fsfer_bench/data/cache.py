@@ -2,15 +2,16 @@
 
 A cache entry is a folder `<cache>/<key>/` holding `images.npy` (memory-mapped
 on load), optional `landmarks.npy`, and `meta.json` with everything else and a
-checksum of the image bytes. Entries are built in a temporary folder and renamed
-into place, so a crash never leaves a half-written entry under its real name; a
-corrupt entry (bad checksum, wrong shape, unreadable meta) is rebuilt.
+checksum of the image bytes. Entries are built in a temporary folder (each file
+through `fsfer_bench.files`) and renamed into place, so a crash never leaves a
+half-written entry under its real name; a corrupt or inconsistent entry (bad
+checksum, wrong shape, unreadable meta, labels that do not fit) is rebuilt with a
+warning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.dataset import FaceDataset
-from fsfer_bench.errors import FsferWarning
+from fsfer_bench.errors import FsferError, FsferWarning
+from fsfer_bench.files import read_json, write_atomic, write_json_atomic
 
 CACHE_FORMAT = 1
 
@@ -72,9 +74,10 @@ def _store(entry: Path, d: FaceDataset) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
-        np.save(tmp / "images.npy", np.ascontiguousarray(d.images))
+        os.chmod(tmp, _folder_mode())  # mkdtemp's 0700 would hide a shared cache from collaborators
+        write_atomic(tmp / "images.npy", lambda f: np.save(f, np.ascontiguousarray(d.images)))
         if d.landmarks is not None:
-            np.save(tmp / "landmarks.npy", d.landmarks.astype(np.float32))
+            write_atomic(tmp / "landmarks.npy", lambda f: np.save(f, d.landmarks.astype(np.float32)))
         meta = {
             "format": CACHE_FORMAT,
             "name": d.name,
@@ -88,7 +91,7 @@ def _store(entry: Path, d: FaceDataset) -> None:
             "shape": list(d.images.shape),
             "checksum": _checksum(tmp / "images.npy"),
         }
-        (tmp / "meta.json").write_text(json.dumps(meta))
+        write_json_atomic(tmp / "meta.json", meta)
         if entry.exists():  # a corrupt entry, or one a concurrent process just wrote
             shutil.rmtree(entry, ignore_errors=True)
         os.replace(tmp, entry)
@@ -96,26 +99,42 @@ def _store(entry: Path, d: FaceDataset) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _folder_mode() -> int:
+    """The mode `mkdir` would give a new folder: 0777 less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
 def _load(entry: Path) -> FaceDataset | None:
+    """The entry's dataset, or None where any part of it is missing, damaged or inconsistent.
+
+    Inconsistent metadata (labels for more images than the entry holds, a label
+    past the class list) is the cache's fault, never the dataset's: the caller
+    rebuilds the entry rather than raising an error that blames the data.
+    """
     try:
-        meta = json.loads((entry / "meta.json").read_text())
+        meta = read_json(entry / "meta.json")
         if meta.get("format") != CACHE_FORMAT or _checksum(entry / "images.npy") != meta["checksum"]:
             return None
-        images = np.load(entry / "images.npy", mmap_mode="r")
+        images = np.load(entry / "images.npy", mmap_mode="r", allow_pickle=False)
         if list(images.shape) != meta["shape"] or images.dtype != np.uint8:
+            return None
+        labels = np.asarray(meta["labels"], dtype=np.int64)
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(meta["classes"])):
             return None
         landmarks_file = entry / "landmarks.npy"
         return FaceDataset(
             name=meta["name"],
             images=images,
-            labels=np.asarray(meta["labels"], dtype=np.int64),
+            labels=labels,
             classes=tuple(meta["classes"]),
             subjects=np.asarray(meta["subjects"], dtype=str),
             sources=np.asarray(meta["sources"], dtype=str),
             domains=np.asarray(meta["domains"], dtype=str),
             files=None if meta["files"] is None else np.asarray(meta["files"], dtype=str),
-            landmarks=np.load(landmarks_file) if landmarks_file.exists() else None,
+            landmarks=np.load(landmarks_file, allow_pickle=False) if landmarks_file.exists() else None,
             notes=meta["notes"],
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, FsferError):  # FsferError: FaceDataset's checks
         return None

@@ -25,6 +25,7 @@ from fsfer_bench.data.adapters._common import Listing, Problem
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
 from fsfer_bench.data.loading import DataSources, locate
+from fsfer_bench.data.paths import MAX_IMAGE_BYTES, read_capped
 from fsfer_bench.episodes import EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError
 from fsfer_bench.registry import LoadOptions
@@ -131,12 +132,15 @@ def _check_listing(name: str, layout: str, listing: Listing, strict: bool, worke
 
 
 def _inspect(job: DecodeJob) -> tuple[str, str, str, str]:
-    """("ok", content hash, mode, size) or ("bad", why, "", ""): read, hash and fully decode one image."""
+    """("ok", content hash, mode, size) or ("bad", why, "", ""): read, hash and fully decode one image.
+
+    Read through `read_capped`, as a load reads it: a regular file of bounded size.
+    """
     try:
         if job.pixels is not None:
             digest = hashlib.blake2b(job.pixels.tobytes(), digest_size=16).hexdigest()
         else:
-            digest = hashlib.blake2b(Path(job.path).read_bytes(), digest_size=16).hexdigest()
+            digest = hashlib.blake2b(read_capped(job.path, MAX_IMAGE_BYTES), digest_size=16).hexdigest()
         img = open_job(job)
         return "ok", digest, img.mode, f"{img.size[0]}x{img.size[1]}"
     except Exception as exc:  # PIL raises many types for broken files

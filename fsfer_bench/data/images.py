@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from fsfer_bench.data.paths import image_stream
 from fsfer_bench.errors import DataError, FsferWarning
 
 T = TypeVar("T")
@@ -78,10 +79,14 @@ class DecodeJob:
 
 
 def open_job(job: DecodeJob) -> Image.Image:
-    """The job's image, fully read (so truncation shows here) and upright."""
+    """The job's image, fully read (so truncation shows here) and upright.
+
+    The file is read through `image_stream`: a regular file of bounded size, so a
+    FIFO or a link to /dev/zero is an unreadable image, not a hang.
+    """
     if job.pixels is not None:
         return Image.fromarray(job.pixels)
-    with Image.open(job.path) as img:
+    with Image.open(image_stream(job.path)) as img:
         img.load()
         return ImageOps.exif_transpose(img)
 
@@ -114,7 +119,7 @@ def _open_shrunk(job: DecodeJob) -> tuple[Image.Image, float]:
     """
     if job.pixels is not None:
         return Image.fromarray(job.pixels), 1.0
-    with Image.open(job.path) as img:
+    with Image.open(image_stream(job.path)) as img:
         shrink = 1.0
         if img.format == "JPEG":
             width, height = img.size

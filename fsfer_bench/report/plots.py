@@ -11,6 +11,7 @@ so: accuracies are concatenated over seeds, confusion counts are summed.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
+from fsfer_bench.files import write_bytes_atomic
 from fsfer_bench.record import Record
 from fsfer_bench.report.cells import Cell
 
@@ -43,11 +45,19 @@ def check_figure_path(path: str | Path) -> Path:
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` as PNG or PDF, by the extension of `path`."""
+    """Write `fig` as PNG or PDF, by the extension of `path`, atomically.
+
+    The figure is rendered in memory, then written through `write_bytes_atomic`:
+    a full disk or a kill leaves the previous figure whole, never a truncated one.
+    A place that cannot be written is a ConfigError naming it.
+    """
     path = check_figure_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=150, format=path.suffix.lower().lstrip("."))
+    try:
+        return write_bytes_atomic(path, buffer.getvalue())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path} ({exc.strerror or exc}); choose another --out") from None
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:

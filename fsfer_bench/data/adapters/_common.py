@@ -10,6 +10,7 @@ checked is exactly what is loaded.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,16 @@ from fsfer_bench.data.cache import cached_dataset
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.images import Box, DecodeJob, decode_files
 from fsfer_bench.data.loading import detect_layout
+from fsfer_bench.data.paths import (
+    MAX_IMAGE_BYTES,
+    MAX_TEXT_BYTES,
+    OUTSIDE,
+    UnsafePathError,
+    open_regular,
+    printable,
+    resolve_inside,
+    valid_name,
+)
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError, FsferWarning
 from fsfer_bench.registry import LoadOptions, register_dataset
@@ -55,7 +66,7 @@ class Problem:
     fatal: bool = False
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.detail}"
+        return printable(f"{self.where}: {self.detail}")
 
 
 @dataclass
@@ -106,8 +117,11 @@ def register_layout(
     """Register `scan(folder, options) -> Listing` as dataset `name`, loading through `load_listing`."""
 
     def decorate(scan: Callable[[Path, LoadOptions], Listing]) -> Callable[[Path, LoadOptions], Listing]:
+        def screened(folder: Path, options: LoadOptions) -> Listing:
+            return screen_listing(scan(folder, options))
+
         def load(folder: Path, options: LoadOptions) -> FaceDataset:
-            return load_listing(scan(folder, options), options)
+            return load_listing(screened(folder, options), options)
 
         register_dataset(
             name,
@@ -115,13 +129,63 @@ def register_layout(
             layout=layout,
             source=source,
             looks_like=looks_like,
-            scan=scan,
+            scan=screened,
             generic=generic,
             database=database,
         )(load)
         return scan
 
     return decorate
+
+
+# ---------------------------------------------------------------- screening
+
+#: A Problem kind of `screen_listing` besides `UnsafePathError`'s; only a path leaving the folder is fatal.
+BAD_NAME = "file name not UTF-8"
+
+
+def listed_path(folder: Path, relative: str, where: str, under: str = "") -> Path | Problem:
+    """A path read from a label file (`where`, e.g. `label.csv:12`) into `folder / under`, or its Problem.
+
+    Through `resolve_inside`, as every listed file is again in `screen_listing`;
+    here the Problem can name the line that gave the path, and the text as written.
+    """
+    try:
+        return resolve_inside(folder / under, relative, MAX_IMAGE_BYTES)
+    except UnsafePathError as exc:
+        return Problem(exc.kind, where, str(exc), fatal=exc.kind == OUTSIDE)
+
+
+def screen_listing(listing: Listing) -> Listing:
+    """Move every item that must not be read into `problems`, for every adapter alike.
+
+    An item must resolve inside the dataset folder (a path from a label file, or
+    a symlink found by listing, could lead anywhere), be a regular file of at
+    most `MAX_IMAGE_BYTES` (a FIFO blocks a reader, /dev/zero never ends), and
+    have a UTF-8 name (which every later stage can print, hash and store).
+    """
+    kept, folders = [], {}
+    for item in listing.items:
+        problem = _item_problem(listing, item, folders)
+        if problem is None:
+            kept.append(item)
+        else:
+            listing.problems.append(problem)
+    listing.items = kept
+    return listing
+
+
+def _item_problem(listing: Listing, item: Item, folders: dict[str, str]) -> Problem | None:
+    if item.pixels is not None:
+        return None
+    if not valid_name(item.path):
+        return Problem(BAD_NAME, printable(listing.file(item)), "the file name is not valid UTF-8; rename the file")
+    try:
+        path = item.path if item.path.is_absolute() else Path(os.path.abspath(item.path))
+        resolve_inside(listing.folder, path, MAX_IMAGE_BYTES, folders=folders)
+    except UnsafePathError as exc:
+        return Problem(exc.kind, listing.file(item), str(exc), fatal=exc.kind == OUTSIDE)
+    return None
 
 
 # ---------------------------------------------------------------- loading
@@ -272,9 +336,12 @@ def any_image(folder: Path, recursive: bool = False) -> bool:
 
 
 def read_text(path: Path) -> str:
-    """A label file's text, or a DataError saying it is missing or not text."""
+    """A label file's text, or a DataError saying it is missing, not a regular file, too big or not text."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with open_regular(path, MAX_TEXT_BYTES) as f:
+            return f.read().decode("utf-8-sig")
+    except UnsafePathError as exc:
+        raise DataError(f"cannot read label file: {exc}") from None
     except FileNotFoundError:
         raise DataError(f"label file {path} is missing") from None
     except UnicodeDecodeError:
@@ -295,19 +362,22 @@ def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, s
 def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """`read_csv`, streamed, for label files too big to hold twice (FER2013's 290 MB)."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             header = [h.strip() for h in next(reader, [])]
             names = [h.lower() for h in header]
             missing = [r for r in required if r.lower() not in names]
             if missing:
+                columns = ", ".join(header) or "(empty)"
                 raise DataError(
                     f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
-                    f"(its header is: {', '.join(header) or '(empty)'})"
+                    f"(its header is: {columns}){_separator_hint(header)}"
                 )
             for row in reader:
                 if any(cell.strip() for cell in row):
                     yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+    except UnsafePathError as exc:
+        raise DataError(f"cannot read label file: {exc}") from None
     except FileNotFoundError:
         raise DataError(f"label file {path} is missing") from None
     except UnicodeDecodeError:
@@ -318,12 +388,21 @@ def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[st
         raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
 
+def _separator_hint(header: list[str]) -> str:
+    """'; it seems separated by ';' ...' where a one-column header holds another separator."""
+    other = next((sep for sep in ";\t|" if len(header) == 1 and sep in header[0]), None)
+    return f"; it seems separated by {other!r}: separate columns with commas" if other else ""
+
+
 def csv_header(path: Path) -> list[str]:
-    """The lower-cased header of a CSV file, or [] if it cannot be read; for `looks_like`."""
+    """The lower-cased header of a CSV file, or [] if it cannot be read; for `looks_like`.
+
+    Only a regular file is opened: layout detection must not block on a FIFO.
+    """
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", errors="replace") as f:
             line = f.readline(65536)
-    except OSError:
+    except (OSError, UnsafePathError):
         return []
     return [h.strip().lower() for h in line.split(",")]
 
@@ -346,15 +425,6 @@ def named_label(name: str, options: LoadOptions, where: str) -> str | Problem:
         return canonical(name, options.label_map)
     except DataError as exc:
         return Problem("unknown label", where, str(exc), fatal=True)
-
-
-def inside(folder: Path, relative: str) -> Path | None:
-    """`folder / relative` if it stays inside `folder` (lexically, so symlinks are the user's choice)."""
-    base = os.path.normpath(os.path.abspath(folder))
-    target = os.path.normpath(os.path.join(base, relative))
-    if target != base and target.startswith(base + os.sep):
-        return Path(target)
-    return None
 
 
 def claimed_by_specific(folder: Path) -> bool:

@@ -15,8 +15,8 @@ from fsfer_bench.data.adapters._common import (
     Problem,
     coded_label,
     csv_header,
-    inside,
     iter_csv,
+    listed_path,
     register_layout,
 )
 from fsfer_bench.data.images import Box, square_box
@@ -44,7 +44,7 @@ def label_files(folder: Path) -> list[Path]:
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:
     files = label_files(folder)
-    images = folder / IMAGES if (folder / IMAGES).is_dir() else folder
+    images = IMAGES if (folder / IMAGES).is_dir() else ""
     listing = Listing("AffectNet", VERSION, folder, "wild", [], sort_classes(LABELS.values()), key_files=files)
     left_out = 0
     for path in files:
@@ -55,10 +55,8 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
                 continue
             label = coded_label(row["expression"], LABELS, where)
             box = _box(row, where)
-            image = inside(images, row["subdirectory_filepath"])
-            if image is None:
-                label = Problem("path outside the dataset folder", where, f"'{row['subdirectory_filepath']}'", True)
-            problem = next((x for x in (label, box) if isinstance(x, Problem)), None)
+            image = listed_path(folder, row["subdirectory_filepath"], where, images)
+            problem = next((x for x in (image, label, box) if isinstance(x, Problem)), None)
             if problem is not None:
                 listing.problems.append(problem)
                 continue

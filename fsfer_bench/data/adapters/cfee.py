@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Item, Listing, Problem, coded_label, csv_header, read_csv, register_layout
+from fsfer_bench.data.adapters._common import (
+    Item,
+    Listing,
+    Problem,
+    coded_label,
+    listed_path,
+    read_csv,
+    register_layout,
+)
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError
 from fsfer_bench.registry import LoadOptions
@@ -46,8 +54,9 @@ FACE_CROP = (76 / 320, 32 / 240, 200 / 320, 200 / 240)
 
 
 def looks_like(folder: Path) -> bool:
-    header = csv_header(folder / "label.csv")
-    return "emotion_idx" in header and "identity" in header and (folder / "images").is_dir()
+    """`label.csv` beside `images/`. Its columns, and that it is a regular file, are checked by the scan
+    (which names what is wrong), not here, where a failure could only say "not CFEE"."""
+    return (folder / "label.csv").exists() and (folder / "images").is_dir()
 
 
 @register_layout(
@@ -71,15 +80,20 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
         if not row["index"] or not row["identity"]:
             listing.problems.append(Problem("garbled line", where, "empty Index or identity"))
             continue
-        listing.items.append(Item(_image(folder, row["index"]), label, row["identity"], FACE_CROP, relative=True))
+        path = listed_path(folder, _image(folder, row["index"]), where, "images")
+        if isinstance(path, Problem):
+            listing.problems.append(path)
+            continue
+        listing.items.append(Item(path, label, row["identity"], FACE_CROP, relative=True))
     return listing
 
 
-def _image(folder: Path, index: str) -> Path:
-    path = folder / "images" / f"{index}.jpg"
-    if not path.exists() and index.isdigit():  # releases differ in zero padding
-        path = folder / "images" / f"{int(index):04d}.jpg"
-    return path
+def _image(folder: Path, index: str) -> str:
+    """The image of `index`, relative to `images/` (checked by `listed_path`: the index is text from label.csv)."""
+    relative = f"{index}.jpg"
+    if not (folder / "images" / relative).exists() and index.isdigit():  # releases differ in zero padding
+        relative = f"{int(index):04d}.jpg"
+    return relative
 
 
 def _agrees(category: str, label: str) -> bool:

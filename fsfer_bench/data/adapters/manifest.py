@@ -15,7 +15,7 @@ from fsfer_bench.data.adapters._common import (
     Listing,
     Problem,
     csv_header,
-    inside,
+    listed_path,
     named_label,
     read_csv,
     register_layout,
@@ -41,11 +41,9 @@ def scan_manifest(folder: Path, options: LoadOptions, *, name: str, domain: str,
         if not row["path"] or not row["label"]:
             listing.problems.append(Problem("garbled line", where, "empty path or label"))
             continue
-        path = inside(folder, row["path"])
-        if path is None:
-            listing.problems.append(
-                Problem("path outside the dataset folder", where, f"'{row['path']}' leaves {folder}; refused", True)
-            )
+        path = listed_path(folder, row["path"], where)
+        if isinstance(path, Problem):
+            listing.problems.append(path)
             continue
         label = named_label(row["label"], options, where)
         if isinstance(label, Problem):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Item, Listing, Problem, csv_header, read_csv, register_layout
+from fsfer_bench.data.adapters._common import Item, Listing, Problem, listed_path, read_csv, register_layout
 from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
@@ -17,7 +17,8 @@ CSVS = ("train.csv", "val.csv", "test.csv")
 
 
 def label_files(folder: Path) -> list[Path]:
-    return [folder / c for c in CSVS if {"filename", "label"} <= set(csv_header(folder / c))]
+    """The split csvs present; the scan checks their columns and that they are regular files, naming what is wrong."""
+    return [folder / c for c in CSVS if (folder / c).exists()]
 
 
 @register_layout(
@@ -34,10 +35,15 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
     partition: dict[str, list[str]] = {}
     for path in label_files(folder):
         for line, row in read_csv(path, ("filename", "label")):
+            where = f"{path.name}:{line}"
             if not row["filename"] or not row["label"]:
-                listing.problems.append(Problem("garbled line", f"{path.name}:{line}", "empty filename or label"))
+                listing.problems.append(Problem("garbled line", where, "empty filename or label"))
                 continue
-            listing.items.append(Item(folder / "images" / row["filename"], row["label"]))
+            image = listed_path(folder, row["filename"], where, "images")
+            if isinstance(image, Problem):
+                listing.problems.append(image)
+                continue
+            listing.items.append(Item(image, row["label"]))
             partition.setdefault(path.stem, [])
             if row["label"] not in partition[path.stem]:
                 partition[path.stem].append(row["label"])

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Item, Listing, Problem, coded_label, read_text, register_layout
+from fsfer_bench.data.adapters._common import (
+    Item,
+    Listing,
+    Problem,
+    coded_label,
+    listed_path,
+    read_text,
+    register_layout,
+)
+from fsfer_bench.data.paths import is_regular
 from fsfer_bench.data.vocabulary import sort_classes
 from fsfer_bench.registry import LoadOptions
 
@@ -50,12 +59,16 @@ def scan_part(folder: Path, part: str, table: dict[int, str], name: str) -> List
             listing.problems.append(label)
             continue
         stem, ext = fields[0].rsplit(".", 1)
-        listing.items.append(Item(root / "Image" / "aligned" / f"{stem}_aligned.{ext}", label))
+        image = listed_path(root, f"{stem}_aligned.{ext}", where, "Image/aligned")
+        if isinstance(image, Problem):
+            listing.problems.append(image)
+            continue
+        listing.items.append(Item(image, label))
     return listing
 
 
 def _has_part(part: str) -> Callable[[Path], bool]:
-    return lambda folder: (folder / part / LABEL_FILE).is_file()
+    return lambda folder: is_regular(folder / part / LABEL_FILE)
 
 
 @register_layout(

@@ -1,0 +1,675 @@
+"""Fault injection: replay the hostile-input attacks of issue 15 and print pass/fail per attack.
+
+Every attack runs the real CLI in a subprocess, against a scratch copy of the
+small shared datasets (CFEE, CK+48, mini-ImageNet) in a temporary folder, with
+its own image cache, so nothing outside that folder is read or written. An
+attack passes when the harness answers as the README promises:
+
+- bad input: one line on stderr (`error: ...`), exit 2, no traceback;
+- nothing hangs (each command has a timeout), nothing already written is lost,
+  and nothing is read from outside the dataset folder;
+- where the right answer is to go on (a damaged cache entry, a FIFO among the
+  images), the run succeeds and a warning names what was skipped or rebuilt.
+
+    FSFER_DATA=../shared/datasets python bench/fault_injection.py [--jobs 3] [--only NAME ...] [--keep]
+
+Exit status: 0 when every attack passes, 1 otherwise. Attacks whose fix belongs to
+another part of the code are listed with their owner, so a failure says whose it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = {"CFEE": "CFEE", "CKplus48": "CKplus48", "miniImageNet": "miniImageNet"}
+#: The smallest run that trains, evaluates and stores: CK+ -> CFEE basic, 2-way 1-shot, 3 episodes, 16 px.
+TINY = ["--split", "CFEE_B", "--train-on", "CKplus", "--way", "2", "--shot", "1", "--query", "2", "--episodes", "3",
+        "--image-size", "16", "--set", "train.steps=1", "--set", "train.val_every=0", "--device", "cpu",
+        "--quiet"]  # fmt: skip
+QUICK_S, RUN_S = 60, 150  # timeouts: a refusal, a run that trains
+
+
+@dataclass
+class Result:
+    code: int | None  # None: timed out
+    out: str
+    err: str
+    seconds: float
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+    def show(self) -> str:
+        tail = (self.err.strip().splitlines() or ["(no stderr)"])[-1][:160]
+        return f"exit {self.code if self.code is not None else 'TIMEOUT'} in {self.seconds:.0f}s: {tail}"
+
+
+class Failed(AssertionError):
+    """An attack's expectation that did not hold."""
+
+
+@dataclass
+class Lab:
+    """One attack's scratch space: a data root of pristine links plus its own copies, a store, a cache."""
+
+    base: Path  # the shared scratch folder
+    home: Path  # this attack's folder
+    cache: Path = field(init=False)
+    data: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = self.home / "data"
+        self.data.mkdir(parents=True)
+        for name in DATASETS:  # the whole folder linked: its files resolve inside it
+            (self.data / name).symlink_to(self.base / "pristine" / name)
+        self.cache = self.base / "cache"
+
+    def own(self, name: str) -> Path:
+        """A private copy of dataset `name`, to damage."""
+        (self.data / name).unlink()
+        shutil.copytree(self.base / "pristine" / name, self.data / name)
+        return self.data / name
+
+    def own_cache(self) -> None:
+        shutil.copytree(self.base / "cache", self.home / "cache")
+        self.cache = self.home / "cache"
+
+    def store(self) -> Path:
+        """A copy of the base store (records, episode sets, the trained model)."""
+        shutil.copytree(self.base / "store", self.home / "store")
+        return self.home / "store"
+
+    def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None) -> Result:
+        """Run `fsfer-bench ARGS` in this process (click's runner), in this lab's folder, data root and cache.
+
+        An alarm ends a command that blocks (raising `Hung`, which the CLI's error
+        handler does not catch); `file_limit` makes writes past that many bytes
+        fail, as on a full disk. Environment, folder, umask and limit are restored after.
+        """
+        from click.testing import CliRunner
+
+        from fsfer_bench.cli import main as cli_main
+
+        env = {"FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
+        saved_env, saved_cwd = {k: os.environ.get(k) for k in env}, os.getcwd()
+        saved_mask, saved_limit = os.umask(0o022), resource.getrlimit(resource.RLIMIT_FSIZE)
+        os.environ.update(env)
+        os.chdir(self.home)
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, saved_limit[1]))
+        start = time.monotonic()
+        signal.alarm(int(timeout))
+        try:
+            result = CliRunner().invoke(cli_main, list(args))
+            return Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - start)
+        except Hung:
+            return Result(None, "", "", time.monotonic() - start)
+        finally:
+            signal.alarm(0)
+            resource.setrlimit(resource.RLIMIT_FSIZE, saved_limit)
+            os.chdir(saved_cwd)
+            os.umask(saved_mask)
+            for key, value in saved_env.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+    def run(self, *args: str, timeout: float = RUN_S, **kw: object) -> Result:
+        return self.cli("run", *TINY, *args, timeout=timeout, **kw)  # type: ignore[arg-type]
+
+
+class Hung(BaseException):
+    """Raised by the alarm: a BaseException, so that the CLI's handler of errors lets it through."""
+
+
+def _expired(*_: object) -> None:
+    raise Hung()
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
+
+
+# ---------------------------------------------------------------- expectations
+
+
+def refused(result: Result, *patterns: str, absent: tuple[str, ...] = ()) -> None:
+    """One `error:` line on stderr, exit 2, no traceback; the line matches every pattern."""
+    if result.code is None:
+        raise Failed(f"hung: {result.show()}")
+    errors = [line for line in result.lines if line.startswith("error:")]
+    if result.code != 2 or len(errors) != 1 or "Traceback" in result.err:
+        raise Failed(f"not a one-line refusal: {result.show()}")
+    for pattern in patterns:
+        if not re.search(pattern, errors[0]):
+            raise Failed(f"message lacks /{pattern}/: {errors[0][:200]}")
+    for text in absent:
+        if text in result.err + result.out:
+            raise Failed(f"says '{text}': {errors[0][:200]}")
+
+
+def succeeded(result: Result, *warned: str) -> None:
+    """Exit 0, no traceback, and a warning matching each of `warned`."""
+    if result.code != 0 or "Traceback" in result.err:
+        raise Failed(f"did not succeed: {result.show()}")
+    for pattern in warned:
+        if not re.search(pattern, result.err):
+            raise Failed(f"no warning /{pattern}/: {result.show()}")
+
+
+def check_ran(result: Result, *patterns: str) -> None:
+    """`data check` finished (exit 0 or 1, a report on stdout) and the report matches each pattern."""
+    if result.code not in (0, 1) or "Traceback" in result.err:
+        raise Failed(f"data check did not report: {result.show()}")
+    for pattern in patterns:
+        if not re.search(pattern, result.out):
+            raise Failed(f"report lacks /{pattern}/: {result.out[-300:]}")
+
+
+def expect(condition: bool, why: str) -> None:
+    if not condition:
+        raise Failed(why)
+
+
+# ---------------------------------------------------------------- the attacks
+
+ATTACKS: list[tuple[str, str, Callable[[Lab], None]]] = []
+
+
+def attack(name: str, owner: str = "hostile") -> Callable[[Callable[[Lab], None]], Callable[[Lab], None]]:
+    def add(fn: Callable[[Lab], None]) -> Callable[[Lab], None]:
+        ATTACKS.append((name, owner, fn))
+        return fn
+
+    return add
+
+
+def set_cfee_index(folder: Path, row: int, index: str) -> None:
+    lines = (folder / "label.csv").read_text().splitlines()
+    lines[row] = ",".join([index, *lines[row].split(",")[1:]])
+    (folder / "label.csv").write_text("\n".join(lines) + "\n")
+
+
+@attack("episodes-upper-bound", "protocol")
+def _(lab: Lab) -> None:
+    refused(lab.run("--episodes", "1000000000", "--out", "s", timeout=30), "episodes")
+
+
+@attack("path-traversal-cfee-index")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    evil = lab.home / "elsewhere" / "evil.jpg"
+    evil.parent.mkdir()
+    shutil.copyfile(sorted((cfee / "images").iterdir())[0], evil)
+    set_cfee_index(cfee, 1, "../../../elsewhere/evil")
+    check_ran(lab.cli("data", "check", "CFEE"), r"FATAL .*outside the dataset folder.*label.csv:2", r"FAILED")
+    refused(lab.run("--out", "s"), r"label.csv:2: '../../../elsewhere/evil.jpg' leaves .*refused")
+    refused(lab.cli("data", "preview", "CFEE", "--out", "p.png", "--image-size", "16"), "leaves")
+
+
+@attack("path-traversal-miniimagenet")
+def _(lab: Lab) -> None:
+    mini = lab.own("miniImageNet")
+    evil = lab.home / "evil.jpg"
+    shutil.copyfile(next((mini / "images").iterdir()), evil)
+    with open(mini / "train.csv", "a") as f:
+        f.write(f"{evil},n01532829\n../../evil.jpg,n01532829\n")
+    check_ran(lab.cli("data", "check", "miniImageNet"), r"FATAL .*outside the dataset folder", "FAILED")
+    refused(lab.run("--train-on", "miniImageNet", "--out", "s"), r"train.csv:\d+: .* leaves .*refused")
+
+
+@attack("fifo-image")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    (cfee / "images" / "0002.jpg").unlink()
+    os.mkfifo(cfee / "images" / "0002.jpg")
+    check_ran(lab.cli("data", "check", "CFEE"), r"not a regular file.*0002.jpg")
+    lab.own_cache()  # the FIFO changes the listing: decoded anew, in a cache of its own
+    succeeded(lab.run("--out", "s"), r"skipped 1 entry \(not a regular file\).*0002.jpg")
+
+
+@attack("fifo-label-file")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    (cfee / "label.csv").unlink()
+    os.mkfifo(cfee / "label.csv")
+    refused(lab.cli("data", "check", "CFEE"), "label.csv is a named pipe")
+    refused(lab.run("--out", "s"), "label.csv is a named pipe")
+
+
+@attack("dev-zero-image")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    (cfee / "images" / "0003.jpg").unlink()
+    (cfee / "images" / "0003.jpg").symlink_to("/dev/zero")
+    result = lab.cli("data", "check", "CFEE", timeout=QUICK_S)
+    check_ran(result, r"0003.jpg")
+    expect(result.seconds < QUICK_S, "data check took too long")
+
+
+@attack("report-out-full-disk")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    table = lab.home / "table.md"
+    succeeded(lab.cli("report", "--results", str(store), "--out", str(table)))
+    before = table.read_bytes()
+    limit = len(before) // 2  # the disk fills halfway through the new table
+    refused(lab.cli("report", "--results", str(store), "--out", str(table), file_limit=limit), "cannot write")
+    expect(table.read_bytes() == before, "the previous table was damaged")
+    expect(not [p for p in lab.home.iterdir() if p.name.startswith(".table")], "a temporary file was left behind")
+
+
+@attack("plot-out-full-disk")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    figure = lab.home / "f.png"
+    args = ("plot", "shots", "--results", str(store), "--split", "CFEE_B", "--out", str(figure))
+    succeeded(lab.cli(*args))
+    before = figure.read_bytes()
+    refused(lab.cli(*args, file_limit=4096), "cannot write")
+    expect(figure.read_bytes() == before, "the previous figure was damaged")
+
+
+@attack("training-reuse-ignores-data", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    ck = lab.own("CKplus48")
+    for k, path in enumerate(sorted(ck.rglob("*.png"))):
+        if k % 3 == 0:
+            path.unlink()
+    result = lab.run("--out", str(store), "--reuse-training", "--format", "json")
+    succeeded(result)
+    record = json.loads(result.out)[0]
+    expect(not record["training"]["reused"], "a model trained on the full CK+ was reused after a third was deleted")
+
+
+# -- refusals that need no data: replayed in one process (see `Lab.batch`), reported one by one
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Commands that must each be refused in one line matching `patterns`, and never say `absent`."""
+
+    name: str
+    commands: tuple[tuple[str, ...], ...]
+    patterns: tuple[str, ...]
+    absent: tuple[str, ...] = ()
+    owner: str = "hostile"
+
+
+def _run(*args: str) -> tuple[str, ...]:
+    return ("run", *TINY, "--out", "s", *args)
+
+
+REFUSALS = (
+    Refusal("seed-negative", (_run("--seed", "-1"),), (r"--seed must be",)),
+    Refusal("seed-huge", (_run("--seed", "100000000000000000000000"),), (r"--seed must be",)),
+    Refusal("device-garbage", (_run("--device", "cuda:abc"),), (r"--device",)),
+    Refusal("negative-lr", (_run("--set", "train.lr=-1"),), (r"train.lr",)),
+    Refusal("nan-weight-decay", (_run("--set", "train.weight_decay=nan"),), (r"train.weight_decay",)),
+    Refusal("val-fraction-2", (_run("--set", "train.val_fraction=2.0"),), (r"train.val_fraction",)),
+    Refusal(
+        "checkpoint-every-0-resume",
+        (_run("--set", "train.checkpoint_every=0", "--resume"),),
+        (r"train.checkpoint_every",),
+    ),  # fmt: skip
+    Refusal("binary-config", (_run("--config", "binary.toml"),), (r"binary.toml",)),
+    Refusal(
+        "toml-wrong-shapes",
+        (
+            _run("--config", "run5.toml"),
+            _run("--config", "method3.toml"),
+            _run("--config", "trainon5.toml"),
+            _run("--config", "profile5.toml"),
+            _run("--set", "data_paths=5"),
+            _run("--set", "train_on=[1]"),
+        ),
+        (r"--config|\.toml|data_paths|train_on",),
+    ),  # fmt: skip
+    Refusal(
+        "sweep-file-wrong-shape",
+        (("sweep", "--config", "sweep3.toml", "--out", "s", "--dry-run"),),
+        (r"sweep",),
+        owner="slurm",
+    ),  # fmt: skip
+    Refusal("way-0-message", (_run("--way", "0"), _run("--way", "1")), (r"at least 2",), ("at least 1",)),
+    Refusal("set-train-way-1-names-it", (_run("--set", "train.way=1"),), (r"train.way",)),
+    Refusal("option-on-method-without-options", (_run("--set", "option.nope=1"),), (r"no options",), ("(valid: )",)),
+    Refusal("profile-paper-on-protonet", (_run("--profile", "paper"),), (r"profiles: quick",)),
+    Refusal("min-per-class-huge-message", (_run("--min-per-class", "100000"),), (r"min-per-class",), ("--way 0",)),
+    Refusal("empty-out", (("run", *TINY, "--out", ""),), (r"--out",), ("saved under /records",)),
+    Refusal(
+        "plot-out-unwritable",
+        (("plot", "shots", "--results", "store", "--split", "CFEE_B", "--out", "a-file/f.png"),),
+        ("cannot write",),
+    ),  # fmt: skip
+)
+FILES = {
+    "binary.toml": bytes(range(256)) * 8,
+    "run5.toml": b"run = 5\n",
+    "method3.toml": b"[method]\nprotonet = 3\n",
+    "trainon5.toml": b"[run]\ntrain_on = 5\n",
+    "profile5.toml": b"[method.protonet.profiles.quick]\ntrain = 5\n",
+    "sweep3.toml": b"sweep = 3\n",
+    "a-file": b"x",
+}
+
+
+def _refusal_attack(refusal: Refusal) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        for name, data in FILES.items():
+            (lab.home / name).write_bytes(data)
+        if any("store" in command for command in refusal.commands):
+            lab.store()
+        for command in refusal.commands:
+            refused(lab.cli(*command), *refusal.patterns, absent=refusal.absent)
+
+    return replay_one
+
+
+for _refusal in REFUSALS:
+    attack(_refusal.name, _refusal.owner)(_refusal_attack(_refusal))
+
+
+@attack("device-cuda-without-gpu")
+def _(lab: Lab) -> None:
+    result = lab.run("--device", "cuda:0", "--out", "s")
+    if result.code == 0:  # this machine has a GPU: the attack does not apply
+        return
+    refused(result, r"cuda")
+
+
+@attack("weights-holding-a-list", "real-data")
+def _(lab: Lab) -> None:
+    import torch
+
+    torch.save([1, 2, 3], lab.home / "w.pt")
+    refused(lab.run("--weights", "w.pt", "--out", "s"), r"w.pt")
+
+
+class _Evil:
+    def __reduce__(self) -> tuple:
+        return (print, ("PWNED",))
+
+
+@attack("weights-hostile-pickle", "real-data")
+def _(lab: Lab) -> None:
+    (lab.home / "w.pt").write_bytes(pickle.dumps(_Evil()))
+    refused(lab.run("--weights", "w.pt", "--out", "s"), r"w.pt", absent=("PWNED", "weights_only=False"))
+
+
+def _model_files(store: Path) -> list[Path]:
+    return [p for p in (store / "models").glob("*.pt") if not p.name.endswith(".ckpt.pt")]
+
+
+@attack("model-cache-corrupt", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        path.write_bytes(b"\x00garbage" * 10)
+    for _ in range(2):  # retrained the first time, and the rerun is fine too
+        succeeded(lab.run("--out", str(store), "--reuse-training"))
+
+
+@attack("model-cache-hostile-pickle", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        path.write_bytes(pickle.dumps(_Evil()))
+    result = lab.run("--out", str(store), "--reuse-training")
+    succeeded(result)
+    expect("PWNED" not in result.out + result.err, "the pickle ran")
+
+
+@attack("truncated-checkpoint-resume", "training")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        data = path.read_bytes()
+        path.with_name(path.name[: -len(".pt")] + ".ckpt.pt").write_bytes(data[: len(data) // 2])
+        path.unlink()
+        path.with_suffix(".json").unlink(missing_ok=True)
+    for _ in range(2):
+        succeeded(lab.run("--out", str(store), "--resume"))
+
+
+@attack("non-utf8-file-name")
+def _(lab: Lab) -> None:
+    ck = lab.own("CKplus48")
+    first = sorted((ck / "happy").iterdir())[0]
+    shutil.copyfile(first, os.path.join(os.fsencode(ck / "happy"), b"S999_001_\xff.png"))
+    check_ran(lab.cli("data", "check", "CKplus"), r"S999_001_\\xff.png|S999_001_\\udcff.png")
+    lab.own_cache()
+    preview = lab.cli("data", "preview", "CKplus", "--out", "p.png", "--image-size", "16")
+    succeeded(preview, r"S999_001_\\(xff|udcff).png")
+    succeeded(lab.run("--out", "s"), r"S999_001_\\(xff|udcff).png")
+
+
+def _records(store: Path) -> list[Path]:
+    return sorted((store / "records").rglob("*.json"))
+
+
+@attack("record-with-wrong-types", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    path = _records(store)[0]
+    record = json.loads(path.read_text())
+    twin = store / "records" / "evil-types.json"
+    twin.write_text(json.dumps({**record, "record_id": "evil-types", "mean": "high", "accuracies": "x", "shot": "5"}))
+    result = lab.cli("report", "--results", str(store))
+    expect(result.code in (0, 2) and "Traceback" not in result.err, f"report broke: {result.show()}")
+    expect("evil-types" in result.err, f"the bad record is not named: {result.show()}")
+
+
+@attack("absurd-accuracies", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    record = json.loads(_records(store)[0].read_text())
+    for name, mean in (("evil-high", 500.0), ("evil-low", -300.0)):
+        accuracies = [mean] * len(record["accuracies"])
+        fake = {**record, "record_id": name, "method": name, "mean": mean, "accuracies": accuracies}
+        (store / "records" / f"{name}.json").write_text(json.dumps(fake))
+    result = lab.cli("report", "--results", str(store))
+    expect(result.code in (0, 2) and "Traceback" not in result.err, f"report broke: {result.show()}")
+    expect("500" not in result.out and "-300" not in result.out, "absurd accuracies are in the table")
+
+
+@attack("one-episode-nan", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    text = lab.run("--out", str(store), "--reuse-training", "--episodes", "1", "--quiet")
+    as_json = lab.run("--out", str(store), "--reuse-training", "--episodes", "1", "--format", "json")
+    succeeded(text)
+    succeeded(as_json)
+    expect("nan" not in text.out.lower(), f"prints nan: {text.out.strip()[:160]}")
+
+    def bare(constant: str) -> None:
+        raise Failed(f"--format json holds a bare {constant}")
+
+    json.loads(as_json.out, parse_constant=bare)
+    for path in _records(store):
+        json.loads(path.read_text(), parse_constant=bare)
+
+
+@attack("label-csv-missing-column")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    text = (cfee / "label.csv").read_text().replace("emotion_idx", "emotion", 1)
+    (cfee / "label.csv").write_text(text)
+    refused(lab.cli("data", "check", "CFEE"), r"emotion_idx", absent=("generic layout",))
+    refused(lab.run("--out", "s"), r"emotion_idx")
+
+
+@attack("image-cache-inconsistent")
+def _(lab: Lab) -> None:
+    lab.own_cache()
+    entries = [p for p in lab.cache.iterdir() if p.name.startswith("CFEE-") and (p / "meta.json").exists()]
+    expect(bool(entries), "no CFEE cache entry to damage")
+    for entry in entries:
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["labels"] = meta["labels"][:-1]
+        (entry / "meta.json").write_text(json.dumps(meta))
+    succeeded(lab.cli("data", "preview", "CFEE", "--out", "p.png", "--image-size", "16"), "rebuilding")
+
+
+@attack("full-disk-hidden-episode-file", "records")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    result = lab.run("--out", str(store), "--reuse-training", "--seed", "7", file_limit=1024)
+    expect(result.code is not None and "Traceback" not in result.err, f"broke: {result.show()}")
+    hidden = [p for p in store.rglob(".*") if p.is_file()]
+    expect(not hidden, f"partial files left: {[p.name for p in hidden][:3]}")
+
+
+@attack("files-readable-by-collaborators", "records")
+def _(lab: Lab) -> None:
+    store = lab.base / "store"  # written under umask 022 by the set-up run
+    private = [p for p in store.rglob("*") if p.is_file() and p.stat().st_mode & 0o044 != 0o044]
+    expect(not private, f"not group/other-readable under umask 022: {[p.name for p in private][:3]}")
+
+
+def _sweep(lab: Lab, store: Path, *more: str) -> Result:
+    return lab.cli("sweep", "--methods", "protonet", "--splits", "CFEE_B", "--shots", "1", "--seeds", "0",
+                   "--out", str(store), "--dry-run", "--format", "json", *more)  # fmt: skip
+
+
+@attack("corrupt-failure-file", "slurm")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    planned = _sweep(lab, store)
+    succeeded(planned)
+    cell = json.loads(planned.out)[0]["config_hash"]
+    (store / "failures").mkdir(parents=True)
+    (store / "failures" / f"{cell}.json").write_text("{garbage")
+    retry = _sweep(lab, store, "--retry-failed")
+    succeeded(retry)
+    expect(json.loads(retry.out)[0]["run"], "a cell whose failure file is damaged is not retried")
+
+
+@attack("garbage-claim-file", "slurm")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    planned = _sweep(lab, store)
+    cell = json.loads(planned.out)[0]["config_hash"]
+    (store / "claims").mkdir(parents=True)
+    (store / "claims" / f"{cell}.0").write_bytes(b"\x00\xffnot a claim")
+    again = _sweep(lab, store)
+    succeeded(again)
+    expect(json.loads(again.out)[0]["run"], "a garbage claim file holds the cell")
+
+
+# ---------------------------------------------------------------- driver
+
+
+def set_up(base: Path, shared: Path) -> None:
+    """Copy the small shared datasets, and make the base store with one tiny run (it also warms the cache)."""
+    for name, folder in DATASETS.items():
+        shutil.copytree(shared / folder, base / "pristine" / name)
+    (base / "cache").mkdir()
+    signal.signal(signal.SIGALRM, _expired)
+    lab = Lab(base, base / "setup")
+    result = lab.run("--out", str(base / "store"), "--reuse-training", "--format", "json")
+    if result.code != 0:
+        raise SystemExit(f"set-up run failed: {result.show()}\n{result.err[-2000:]}")
+
+
+Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not, seconds
+#: A worker's address space: an attack that reads /dev/zero whole fails with MemoryError instead of taking the machine.
+WORKER_MEMORY = 4 * 2**30
+
+
+def replay(base: Path, name: str, owner: str, fn: Callable[[Lab], None]) -> Outcome:
+    start = time.monotonic()
+    try:
+        fn(Lab(base, base / "attacks" / name))
+        return name, owner, True, "", time.monotonic() - start
+    except Failed as exc:
+        return name, owner, False, str(exc), time.monotonic() - start
+    except Exception as exc:  # the script's own trouble: report it as a failure of the attack
+        return name, owner, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start
+
+
+def worker(base: Path, names: list[str]) -> None:
+    """Replay `names` one after another in this process (one import of torch), a JSON line each."""
+    import torch
+
+    torch.set_num_threads(1)  # the workers share the cores
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    signal.signal(signal.SIGALRM, _expired)
+    for name, owner, fn in ATTACKS:
+        if name in names:
+            print(json.dumps(replay(base, name, owner, fn)), flush=True)
+
+
+def replay_all(base: Path, names: list[str], jobs: int) -> list[Outcome]:
+    """Deal the attacks to `jobs` worker processes, round robin, and gather their outcomes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(base), *names[k::jobs]],
+            env=env,
+            cwd=base,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        for k in range(min(jobs, len(names)))
+    ]
+    outcomes = []
+    for process in workers:
+        out, _ = process.communicate()
+        outcomes += [tuple(json.loads(line)) for line in out.splitlines() if line.startswith("[")]
+    missing = set(names) - {o[0] for o in outcomes}  # a worker that died takes its remaining attacks with it
+    outcomes += [(n, dict((a[0], a[1]) for a in ATTACKS)[n], False, "the worker process died", 0.0) for n in missing]
+    order = {n: k for k, n in enumerate(names)}
+    return sorted(outcomes, key=lambda o: order[o[0]])  # type: ignore[return-value]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", default=os.environ.get("FSFER_DATA", str(ROOT.parent / "shared" / "datasets")))
+    parser.add_argument("--jobs", type=int, default=3, help="worker processes replaying attacks at once")
+    parser.add_argument("--only", nargs="*", help="replay only these attacks")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the scratch folder of a worker
+    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(Path(args.worker), args.names)
+        return
+    shared = Path(args.data_root)
+    if not all((shared / f).is_dir() for f in DATASETS.values()):
+        raise SystemExit(f"the shared datasets ({', '.join(DATASETS.values())}) are not under {shared}")
+    names = [a[0] for a in ATTACKS if not args.only or a[0] in args.only]
+    base = Path(tempfile.mkdtemp(prefix="fsfer-faults-"))
+    start = time.monotonic()
+    try:
+        set_up(base, shared)
+        print(f"set-up: {time.monotonic() - start:.0f}s; replaying {len(names)} attacks in {base}", flush=True)
+        outcomes = replay_all(base, names, args.jobs)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    for name, owner, ok, why, seconds in outcomes:
+        print(f"{'PASS' if ok else 'FAIL'}  {name:<36} {owner:<10} {seconds:5.1f}s  {why}")
+    failed = sum(not o[2] for o in outcomes)
+    print(f"{len(outcomes) - failed} passed, {failed} failed, in {time.monotonic() - start:.0f}s")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
