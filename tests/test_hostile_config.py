@@ -51,7 +51,7 @@ def assert_one_line_error(code: int, output: str, pattern: str) -> None:
         (["--set", "train.way=1"], r"--set train.way must be at least 2"),
         (["--set", "way=1"], r"--set way must be at least 2"),
         (["--set", "option.nope=1"], r"--set option.nope: method protonet has no options"),
-        (["--profile", "paper"], r"protonet has no profile 'paper' \(its profiles: quick\).*config file to add one"),
+        (["--profile", "paper"], r"protonet has no profile 'paper' \(its profiles: long, quick\).*config file to add one"),
         (["--out", ""], r"--out must not be empty"),
     ],
 )
@@ -114,7 +114,7 @@ def test_min_per_class_too_high_suggests_lowering_it_with_the_largest_usable_val
     from fsfer_bench.errors import EpisodeError
 
     labels = ["happy"] * 30 + ["sad"] * 25 + ["angry"] * 20 + ["fearful"] * 12
-    pool = make_dataset("toy", np.zeros((len(labels), 2, 2, 3), np.uint8), labels, key="toy")
+    pool = make_dataset("toy", np.zeros((len(labels), 2, 2, 3), np.uint8), labels)
     spec = EpisodeSpec(way=3, shot=1, query=5, episodes=2)
     with pytest.raises(EpisodeError, match=r"--min-per-class 100000 drops the others: lower it to 20 or less"):
         sample_episodes(pool, spec, min_per_class=100000)
