@@ -245,8 +245,8 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
     if "train_on" in run:
         run["train_on"] = tuple(s.strip() for s in run["train_on"] if s.strip())
     train = replace(TrainSettings(), **_coerce(TrainSettings, layers.train, "[train]"))
-    if train.schedule not in ("cosine", "constant"):
-        raise ConfigError(f"[train] schedule must be 'cosine' or 'constant', got '{train.schedule}'")
+    train.stage_optimiser()  # the optimiser's and the schedule's own checks of their names, before any work
+    train.stage_schedule()
     where = f"[method.{method_cls.name}]"
     options = _coerce(method_cls.Options, layers.options, where)
     method_cls.Options(**options)  # let the method's own checks run now, before any work
