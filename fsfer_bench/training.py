@@ -157,7 +157,9 @@ def _validation_episodes(pool: FaceDataset, settings: TrainSettings, seed: int) 
 
 def _people(pool: FaceDataset) -> str:
     n = len(np.unique(pool.subjects[pool.subjects != UNKNOWN_SUBJECT]))
-    return f"{n} people" if n else f"{len(pool)} images"
+    if not n:
+        return f"{len(pool)} images"
+    return "1 person" if n == 1 else f"{n} people"
 
 
 def plan_validation(
