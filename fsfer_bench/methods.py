@@ -199,6 +199,10 @@ class TrainSettings:
     The defaults are the "quick" CPU budget every method shares unless its profile
     says otherwise: about 150 steps of a 50-image episode (plus a 32-image batch for
     methods that also train on batches), a few minutes of a 2-core CPU at 64 px.
+
+    The optimiser and schedule fields apply to every stage that does not declare
+    its own; their defaults (Adam, cosine decay without warm-up) are what the
+    harness always used, so they reproduce earlier runs exactly.
     """
 
     steps: int = 150
@@ -219,7 +223,7 @@ class TrainSettings:
     val_every: int = 50
     val_episodes: int = 100
     val_fraction: float = 0.15
-    patience: int = 0  # validations without improvement before stopping; 0 never stops early
+    patience: int = 0  # final-stage validations without improvement before stopping; 0 never stops early
     checkpoint_every: int = 50
 
     def stage_optimiser(self) -> Optimiser:

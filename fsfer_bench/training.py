@@ -554,6 +554,8 @@ class Trainer:
         saved = json.loads(state["report"])
         report = TrainingReport(**saved)
         scratch = copy.deepcopy(self.method)
+        if state["best_state"] is not None:
+            scratch.load_state_dict(state["best_state"])
         scratch.load_state_dict(state["model"])
         rng, gen = np.random.default_rng(), torch.Generator()
         rng.bit_generator.state = json.loads(state["data"]["rng"])
