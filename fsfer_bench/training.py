@@ -534,6 +534,8 @@ class Trainer:
         best = self.report.best
         self.report.returned = last
         if best is None:
+            if self.validation.episodes is not None:
+                self.report.model_selection = "none: the final stage was never validated"
             return
         scores = [v["accuracy"] for v in self.report.validation if v["stage"] == final.name]
         half = best["ci95"]
