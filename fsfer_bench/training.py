@@ -346,8 +346,7 @@ class Trainer:
         lr = self._lr(stage, step)
         for group in optimiser.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        data = self.data.step_data(step, stage)
-        self.report.images_seen += _images_in(data)
+        data = self.step_data(stage, step)
         loss = stage.loss(data)
         if not torch.isfinite(loss):
             raise TrainingError(
@@ -359,6 +358,13 @@ class Trainer:
         optimiser.step()
         self._after_step(stage, step + 1)
         return True
+
+    def step_data(self, stage: Stage, step: int) -> StepData:
+        """Draw what `stage` needs at `step`, as a training step does (the data generators advance, and the
+        images count as seen): for callers that run a stage's loss themselves, such as tests of a method's losses."""
+        data = self.data.step_data(step, stage)
+        self.report.images_seen += _images_in(data)
+        return data
 
     def run(self) -> TrainingReport:
         """Train to the end (from wherever the trainer stands), then `finish`."""

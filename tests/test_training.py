@@ -189,6 +189,13 @@ def test_images_seen_counts_every_training_image(pool):
     assert report.images_seen == 4 * (3 * (1 + 2) + 8)  # per step: a 3-way 1-shot 2-query episode and a batch of 8
 
 
+def test_step_data_draws_what_the_stage_needs(pool):
+    trainer = Trainer(_method(), pool, QUIET)
+    data = trainer.step_data(trainer.stages[0], 0)
+    assert (len(data.episode.support), len(data.episode.query), len(data.batch.images)) == (3, 6, 8)
+    assert trainer.state().images_seen == 17
+
+
 # ---- validation
 
 
