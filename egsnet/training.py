@@ -33,8 +33,10 @@ profile against ProtoNet's 50: what each step's `StepData` holds, so a
 training loop counts them from it.
 
 The frozen side is enforced twice: its outputs are computed without gradients,
-and the Stage's `trainable` tells the loop to drop any gradient it might get,
-so its parameters do not move at all (tested).
+and the stage's phases give each phase an optimiser over the learning branch
+only, so the teacher's parameters do not move at all, not even through Adam's
+momentum or weight decay (tested). Each phase's optimiser keeps its own state
+across the phase's turns.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsfer_bench.methods import Episode, Stage, StepData, TrainSettings
+from fsfer_bench.methods import Episode, ParamGroup, Stage, StepData, TrainSettings
 
 
 @contextmanager
@@ -143,9 +145,6 @@ def stages(model, settings: TrainSettings) -> list[Stage]:
                 model.copy_last_block()
             return (phase_a_loss if in_phase_a(data.step, o.period) else phase_b_loss)(model, data)
 
-        def trainable(step: int) -> list[nn.Parameter]:
-            return model.similarity_parameters() if in_phase_a(step, o.period) else model.emotion_parameters()
-
         plan.append(
             Stage(
                 "alternate",
@@ -153,7 +152,12 @@ def stages(model, settings: TrainSettings) -> list[Stage]:
                 ("episode", "batch"),
                 steps=alternate_steps,
                 lr=settings.lr * o.alternate_lr_scale,
-                trainable=trainable,
+                groups=[
+                    ParamGroup("similarity", tuple(model.similarity_parameters())),
+                    ParamGroup("emotion", tuple(model.emotion_parameters())),
+                ],
+                phases={"a": ("similarity",), "b": ("emotion",)},
+                phase_of=lambda step: "a" if in_phase_a(step, o.period) else "b",
             )  # fmt: skip
         )
     return plan

@@ -187,6 +187,19 @@ class _ResNet(Backbone):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.avgpool(x).flatten(1)
 
+    @property
+    def layers(self) -> nn.Sequential:
+        """The stem and the four stages in order, for code that cuts the network between blocks (EGS-Net's
+        private block), as it cuts Conv-4 and ResNet-12. A view, built on each call: the modules stay
+        registered under torchvision's names, so checkpoints keep their layout."""
+        stem = nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
+        return nn.Sequential(stem, self.layer1, self.layer2, self.layer3, self.layer4)
+
+    @property
+    def pool(self) -> nn.Module:
+        """What follows `layers` before flattening, under the name the other backbones use."""
+        return self.avgpool
+
 
 class ResNet18(_ResNet):
     """ResNet-18 (He et al. 2016), as EGS-Net uses at 224 px; 512-d features."""

@@ -508,6 +508,8 @@ def _build(layers: _Layers, method_cls: type) -> RunConfig:
     run = _coerce(RunConfig, layers.run, layers.names["run"], RUN_RULES)
     train = replace(TrainSettings(), **_coerce(TrainSettings, layers.train, layers.names["train"], TRAIN_RULES))
     options = _method_options(method_cls, layers)
+    train.stage_optimiser()  # the optimiser's and the schedule's own checks of their names, before any work
+    train.stage_schedule()
     config = replace(RunConfig(), **run, train=train, options=options)
     config = replace(config, weights_preset=check_weights_settings(config.weights, config.weights_preset))
     if config.episode_seed < 0:

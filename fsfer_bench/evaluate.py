@@ -2,9 +2,17 @@
 
 Fast path, for `FeatureMethod`s: embed every image the episodes use once
 (batched, eval mode, no grad), then classify each episode on cached features.
-Per-episode path, for every method and as the reference: call `predict` on each
-episode's images. Both record the accuracy of each episode and a confusion
-matrix over the pool's classes.
+Per-episode path, the reference: each episode on its own images. A
+`FeatureMethod`'s episode is embedded there (eval mode) and classified; any
+other method's is answered by `predict`. Both record the accuracy of each
+episode and a confusion matrix over the pool's classes.
+
+The two paths give exactly the same answers, not merely close ones, because
+nothing an image's features are computed with differs between them: every
+forward pass holds exactly `batch_size` images (the last one padded), so kernels
+that a batch's size selects (a single image takes other CPU kernels, a
+different cuDNN algorithm may serve another size) are the same for every image;
+and `classify` runs on one thread in both, so its float sums are ordered alike.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from fsfer_bench.methods import FeatureMethod, FewShotMethod
 from fsfer_bench.tensors import method_inputs
 
 Progress = Callable[..., Iterable]
+#: Images per forward pass when embedding for evaluation, in both paths. Small enough that padding an
+#: episode's 50-100 images up to it costs the per-episode path little, large enough to keep a GPU busy.
+EMBED_BATCH = 64
 
 
 def no_progress(iterable: Iterable, **_kwargs: object) -> Iterable:
@@ -49,7 +60,7 @@ def evaluate(
     *,
     device: torch.device | str = "cpu",
     feature_cache: bool = True,
-    batch_size: int = 256,
+    batch_size: int = EMBED_BATCH,
     progress: Progress = no_progress,
     cache: FeatureCache | None = None,
 ) -> EvaluationResult:
@@ -63,19 +74,38 @@ def evaluate(
     method.eval()
     try:
         with torch.no_grad():
-            if uses_feature_cache(method, feature_cache):
-                run_episode = _cached_features(
-                    method, pool, episodes, device, batch_size, progress, cache or FeatureCache()
-                )
+            run_episode, path = episode_runner(
+                method, pool, episodes, device=device, feature_cache=feature_cache, batch_size=batch_size,
+                progress=progress, cache=cache,
+            )  # fmt: skip
+            if path == "feature-cache":
                 with one_thread():
                     accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
-                path = "feature-cache"
             else:
-                accuracies, confusion = _run(_per_episode(method, pool, device), episodes, len(pool.classes), progress)
-                path = "per-episode"
+                accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
     finally:
         method.train(was_training)
     return EvaluationResult(accuracies, confusion, time.perf_counter() - start, path)
+
+
+def episode_runner(
+    method: FewShotMethod,
+    pool: FaceDataset,
+    episodes: EpisodeSet,
+    *,
+    device: torch.device | str = "cpu",
+    feature_cache: bool = True,
+    batch_size: int = EMBED_BATCH,
+    progress: Progress = no_progress,
+    cache: FeatureCache | None = None,
+) -> tuple[EpisodeRunner, str]:
+    """The function that answers one episode `(support, query) -> logits` as `evaluate` runs it, and its
+    path's name ("feature-cache" or "per-episode"); for tests of what the evaluator computes per query.
+    Call it in eval mode, without gradients, as `evaluate` does."""
+    if uses_feature_cache(method, feature_cache):
+        runner = _cached_features(method, pool, episodes, device, batch_size, progress, cache or FeatureCache())
+        return runner, "feature-cache"
+    return _per_episode(method, pool, device, batch_size), "per-episode"
 
 
 @contextmanager
@@ -165,12 +195,20 @@ def _cached_features(
     return run_episode
 
 
-def _per_episode(method: FewShotMethod, pool: FaceDataset, device: torch.device | str) -> EpisodeRunner:
-    def run_episode(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
+def _per_episode(
+    method: FewShotMethod, pool: FaceDataset, device: torch.device | str, batch_size: int
+) -> EpisodeRunner:
+    def predict(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
         support_in, query_in = (method_inputs(method, pool, i.ravel(), device) for i in (support, query))
         return method.predict(support_in, _support_labels(support, device), query_in)
 
-    return run_episode
+    def embed_and_classify(support: np.ndarray, query: np.ndarray) -> torch.Tensor:
+        features = embed_pool(method, pool, np.concatenate([support.ravel(), query.ravel()]), device=device,
+                              batch_size=batch_size)  # fmt: skip
+        with one_thread():
+            return method.classify(features[: support.size], _support_labels(support, device), features[support.size :])
+
+    return embed_and_classify if isinstance(method, FeatureMethod) else predict
 
 
 def embed_pool(
@@ -179,13 +217,20 @@ def embed_pool(
     indices: np.ndarray,
     *,
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int = EMBED_BATCH,
     progress: Progress = no_progress,
 ) -> torch.Tensor:
-    """Features of pool images `indices` (sorted), in eval mode without gradients."""
+    """Features of pool images `indices`, in order, under no gradients (callers set eval mode).
+
+    Every forward pass holds exactly `batch_size` images, the last one padded
+    with copies of its first image, so that an image's features do not depend on
+    how many images it was embedded with (see the module docstring).
+    """
     chunks = []
     starts = range(0, len(indices), batch_size)
     with torch.no_grad():
         for i in progress(starts, desc="embed", total=len(starts)):
-            chunks.append(method.embed(method_inputs(method, pool, indices[i : i + batch_size], device)))
+            chunk = indices[i : i + batch_size]
+            padded = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - len(chunk))])
+            chunks.append(method.embed(method_inputs(method, pool, padded, device))[: len(chunk)])
     return torch.cat(chunks)

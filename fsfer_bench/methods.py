@@ -11,7 +11,8 @@ The smallest method is a `FeatureMethod` with one `classify`; see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsfer_bench.backbones import Backbone
+from fsfer_bench.errors import ConfigError
 from fsfer_bench.registry import register_method
 
 __all__ = [
@@ -28,6 +30,9 @@ __all__ = [
     "FeatureMethod",
     "FewShotMethod",
     "NoOptions",
+    "Optimiser",
+    "ParamGroup",
+    "Schedule",
     "Stage",
     "StepData",
     "TrainSettings",
@@ -78,16 +83,100 @@ class StepData:
         return self.episodes[0] if self.episodes else None
 
 
+OPTIMISERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """Which optimiser a stage uses. `momentum` and `nesterov` apply to SGD only."""
+
+    name: str = "adam"
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMISERS:
+            raise ConfigError(f"[train] optimizer must be one of {', '.join(OPTIMISERS)}, got '{self.name}'")
+        if self.name == "sgd" and self.nesterov and self.momentum <= 0:
+            raise ConfigError("[train] nesterov needs momentum > 0; set train.momentum or train.nesterov=false")
+
+    def build(self, groups: list[dict], lr: float) -> torch.optim.Optimizer:
+        """The torch optimiser over `groups` (dicts with "params" and "lr")."""
+        if self.name == "sgd":
+            return torch.optim.SGD(
+                groups, lr=lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=self.weight_decay
+            )
+        kind = torch.optim.AdamW if self.name == "adamw" else torch.optim.Adam
+        return kind(groups, lr=lr, weight_decay=self.weight_decay)
+
+    def describe(self) -> dict[str, Any]:
+        """For the record: the settings that act (momentum and nesterov only for SGD)."""
+        out: dict[str, Any] = {"name": self.name, "weight_decay": self.weight_decay}
+        if self.name == "sgd":
+            out.update(momentum=self.momentum, nesterov=self.nesterov)
+        return out
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A stage's learning-rate schedule: linear warm-up over `warmup_steps`, then cosine decay to zero,
+    a step decay (x `gamma` every `step_size` steps; 0: a third of the steps after warm-up), or constant."""
+
+    name: str = "cosine"
+    warmup_steps: int = 0
+    step_size: int = 0
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.name not in SCHEDULES:
+            raise ConfigError(f"[train] schedule must be one of {', '.join(SCHEDULES)}, got '{self.name}'")
+
+    def lr_at(self, lr: float, step: int, steps: int) -> float:
+        """The learning rate of 0-based `step` of a stage of `steps` steps whose peak rate is `lr`."""
+        if step < self.warmup_steps:
+            return lr * (step + 1) / self.warmup_steps
+        t, total = step - self.warmup_steps, steps - self.warmup_steps
+        if self.name == "constant" or total <= 1:
+            return lr
+        if self.name == "step":
+            return lr * self.gamma ** (t // (self.step_size or max(1, total // 3)))
+        return lr * 0.5 * (1 + math.cos(math.pi * t / total))
+
+    def describe(self) -> dict[str, Any]:
+        """For the record: the settings that act."""
+        out: dict[str, Any] = {"name": self.name, "warmup_steps": self.warmup_steps}
+        if self.name == "step":
+            out.update(step_size=self.step_size, gamma=self.gamma)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ParamGroup:
+    """Parameters a stage optimises together, at `lr_scale` times the stage's learning rate
+    (e.g. a pretrained backbone at 0.1 and a new head at 1)."""
+
+    name: str
+    params: tuple[nn.Parameter, ...]
+    lr_scale: float = 1.0
+
+
 @dataclass
 class Stage:
-    """One phase of training, run by the harness's loop.
+    """One phase of training, run by the harness's loop (`fsfer_bench.training.Trainer`).
 
-    `needs` says which inputs each step gets ("episode", "batch" or both).
-    `trainable(step)`, if given, returns the parameters allowed to change at that
-    step; the loop drops the gradients of all others before the optimiser step,
-    so they do not move at all (not even through momentum or weight decay).
-    `steps`/`lr` default to the run's training settings; `episodes_per_step` is
-    the meta-batch size of episodic stages.
+    `needs` says which inputs each step gets ("episode", "batch" or both);
+    `episodes_per_step` is the meta-batch size of episodic stages.
+
+    What learns: `groups`, the parameters this stage optimises (default: one group
+    "all" of every parameter that requires a gradient). Nothing else moves, not
+    even through momentum or weight decay, because no optimiser holds it. A stage
+    whose learners change from step to step (EGS-Net's alternation) names
+    `phases` (phase -> the groups that learn in it) and `phase_of(step)`; each
+    phase has its own optimiser, which keeps its state across the phase's turns.
+
+    `steps`, `lr`, `optimiser` and `schedule` default to the run's training settings.
     """
 
     name: str
@@ -95,8 +184,12 @@ class Stage:
     needs: tuple[str, ...] = ("episode",)
     steps: int | None = None
     lr: float | None = None
-    trainable: Callable[[int], Iterable[nn.Parameter]] | None = None
     episodes_per_step: int = 1
+    groups: Sequence[ParamGroup] | None = None
+    phases: dict[str, tuple[str, ...]] | None = None
+    phase_of: Callable[[int], str] | None = None
+    optimiser: Optimiser | None = None
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
@@ -106,12 +199,22 @@ class TrainSettings:
     The defaults are the "quick" CPU budget every method shares unless its profile
     says otherwise: about 150 steps of a 50-image episode (plus a 32-image batch for
     methods that also train on batches), a few minutes of a 2-core CPU at 64 px.
+
+    The optimiser and schedule fields apply to every stage that does not declare
+    its own; their defaults (Adam, cosine decay without warm-up) are what the
+    harness always used, so they reproduce earlier runs exactly.
     """
 
     steps: int = 150
     lr: float = 1e-3
     weight_decay: float = 5e-4
-    schedule: str = "cosine"  # cosine | constant
+    schedule: str = "cosine"  # cosine | step | constant (see `Schedule`)
+    warmup_steps: int = 0  # linear warm-up at the start of each stage
+    step_size: int = 0  # step schedule: steps between decays (0: a third of the stage)
+    gamma: float = 0.1  # step schedule: the factor of each decay
+    optimizer: str = "adam"  # adam | adamw | sgd
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
     batch_size: int = 32
     way: int = 5
     shot: int = 5
@@ -120,8 +223,16 @@ class TrainSettings:
     val_every: int = 50
     val_episodes: int = 100
     val_fraction: float = 0.15
-    patience: int = 0  # validations without improvement before stopping; 0 never stops early
+    patience: int = 0  # final-stage validations without improvement before stopping; 0 never stops early
     checkpoint_every: int = 50
+
+    def stage_optimiser(self) -> Optimiser:
+        """The optimiser of a stage that does not choose its own."""
+        return Optimiser(self.optimizer, self.weight_decay, self.momentum, self.nesterov)
+
+    def stage_schedule(self) -> Schedule:
+        """The learning-rate schedule of a stage that does not choose its own."""
+        return Schedule(self.schedule, self.warmup_steps, self.step_size, self.gamma)
 
 
 @dataclass(frozen=True)

@@ -58,14 +58,14 @@ class Flaky(FeatureMethod):
 
 
 def _die_after_checkpoint(step: int) -> None:
-    save = training._Loop.save
+    save = training.Trainer.save
 
-    def save_then_die(self: training._Loop, path) -> None:
+    def save_then_die(self: training.Trainer, path) -> None:
         save(self, path)
-        if self.step >= step:
+        if self.state().step >= step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    training._Loop.save = save_then_die  # type: ignore[method-assign]
+    training.Trainer.save = save_then_die  # type: ignore[method-assign]
 
 
 def _pause_after_checkpoint(spec: str) -> None:

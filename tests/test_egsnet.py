@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from toydata import make_toy
@@ -10,10 +12,12 @@ from egsnet import EGSNetFull, EGSNetJoint, EGSNetSim
 from egsnet.model import Options
 from egsnet.training import in_phase_a
 from fsfer_bench.backbones import build_backbone
+from fsfer_bench.config import resolve_config
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
 from fsfer_bench.errors import ConfigError
+from fsfer_bench.experiment import build_method
 from fsfer_bench.methods import TrainSettings
-from fsfer_bench.training import TrainingReport, _Data, _Loop, _Validator
+from fsfer_bench.training import Trainer
 
 SETTINGS = TrainSettings(steps=10, way=3, shot=2, query=2, batch_size=8, val_every=0)
 
@@ -47,16 +51,13 @@ def test_stage_lengths_split_one_budget():
 def test_stage_two_really_alternates(pool, coupling, private_block):
     """Phase (a): the emotion branch (with `private_block`, its own last block too) does not move; phase (b): the
     similarity branch, backbone included, does not."""
-    model = _model(coupling=coupling, distill_on="episode", private_block=private_block)
-    alternate = model.training_stages(SETTINGS)[-1]
-    data = _Data(pool, SETTINGS, "cpu", seed=0)
-    loop = _Loop(model, SETTINGS, data, _Validator(None, SETTINGS, 0), TrainingReport(), "cpu", None, lambda i, **k: i)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
-    model.train()
+    model = _model(coupling=coupling, distill_on="episode", alternate_fraction=1.0, private_block=private_block)
+    trainer = Trainer(model, pool, replace(SETTINGS, steps=6))
     seen = set()
     for step in range(6):
         sim, emo = _params(model.similarity_parameters()), _params(model.emotion_parameters())
-        loop._step(alternate, step, optimizer)
+        assert trainer.state().stage == "alternate"
+        trainer.step()
         phase_a = in_phase_a(step, 2)
         seen.add(phase_a)
         assert _changed(sim, model.similarity_parameters()) == phase_a
@@ -65,22 +66,32 @@ def test_stage_two_really_alternates(pool, coupling, private_block):
 
 
 def test_frozen_teacher_keeps_its_batchnorm_statistics(pool):
-    model = _model()
-    alternate = model.training_stages(SETTINGS)[-1]
-    data = _Data(pool, SETTINGS, "cpu", seed=0)
-    model.train()
+    model = _model(alternate_fraction=1.0)
+    trainer = Trainer(model, pool, SETTINGS)
     running = model.emotion_head[1].running_mean.clone()
-    alternate.loss(data.step_data(0, alternate))  # phase (a): the emotion head only teaches
+    assert trainer.state().phase == "a"  # the emotion head only teaches
+    trainer.step()
     assert torch.equal(running, model.emotion_head[1].running_mean)
 
 
-def test_ablations_share_the_profiles_but_not_the_stages():
-    quick = {name: cls.profiles["quick"]["options"] for name, cls in
-             (("full", EGSNetFull), ("joint", EGSNetJoint), ("sim", EGSNetSim))}  # fmt: skip
-    assert quick["full"]["alternate_fraction"] > 0
-    assert quick["joint"]["alternate_fraction"] == 0 and quick["joint"]["lambda_emo"] > 0
-    assert quick["sim"]["alternate_fraction"] == 0 and quick["sim"]["lambda_emo"] == 0
-    assert EGSNetFull.profiles["paper"]["backbone"] == "resnet18" and EGSNetFull.profiles["paper"]["image_size"] == 224
+@pytest.mark.parametrize(("name", "stages"), [("egsnet", ["joint", "alternate"]), ("egsnet-joint", ["joint"]),
+                                             ("egsnet-sim", ["joint"])])  # fmt: skip
+def test_quick_profile_stages_share_the_budget_and_learn_as_it_says(pool, name, stages):
+    """The quick profile, resolved as a run resolves it: its stages, their step counts and their optimisers."""
+    config = resolve_config({"method": name, "profile": "quick"})
+    model = build_method(config, len(pool.classes))
+    report = Trainer(model, pool, config.train).report
+    train = config.train
+    assert [s["name"] for s in report.stages] == stages
+    assert sum(s["steps"] for s in report.stages) == train.steps
+    for stage in report.stages:
+        assert stage["optimizer"] == train.stage_optimiser().describe()
+        assert stage["schedule"] == train.stage_schedule().describe()
+        assert sum(g["tensors"] for g in stage["groups"]) == len(list(model.parameters()))
+    if "alternate" in stages:
+        alternate = report.stages[-1]
+        assert alternate["lr"] == pytest.approx(train.lr * model.options.alternate_lr_scale)
+        assert alternate["phases"] == {"a": ["similarity"], "b": ["emotion"]}
 
 
 def test_similarity_only_needs_no_batches():
@@ -110,20 +121,17 @@ def test_test_time_uses_only_the_similarity_branch():
 
 def _alternate_steps(pool, model, steps: int):
     """Run the first `steps` steps of stage 2; yields (step, parameters before it)."""
-    alternate = model.training_stages(SETTINGS)[-1]
-    data = _Data(pool, SETTINGS, "cpu", seed=0)
-    loop = _Loop(model, SETTINGS, data, _Validator(None, SETTINGS, 0), TrainingReport(), "cpu", None, lambda i, **k: i)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
+    trainer = Trainer(model, pool, replace(SETTINGS, steps=steps))
     for step in range(steps):
+        assert trainer.state().stage == "alternate"
         before = {"block": _params(list(model.emotion_block.parameters())),
                   "shared": _params(list(model.backbone.parameters()))}  # fmt: skip
-        loop._step(alternate, step, optimizer)
+        trainer.step()
         yield step, before
 
 
 def test_with_a_private_block_both_students_learn_representations(pool):
-    model = _model(private_block=True)
+    model = _model(private_block=True, alternate_fraction=1.0)
     block, shared = list(model.emotion_block.parameters()), list(model.backbone.parameters())
     assert block and not {id(p) for p in block} & {id(p) for p in shared}
     assert {id(p) for p in block} <= {id(p) for p in model.emotion_parameters()}
@@ -135,12 +143,13 @@ def test_with_a_private_block_both_students_learn_representations(pool):
 
 
 def test_the_private_block_starts_stage_two_as_a_copy_of_the_shared_one(pool):
-    model = _model(private_block=True)
+    model = _model(private_block=True, alternate_fraction=1.0)
     with torch.no_grad():
         for p in model.backbone.parameters():
             p.add_(1.0)  # as joint learning would have moved it
-    alternate = model.training_stages(SETTINGS)[-1]
-    alternate.loss(_Data(pool, SETTINGS, "cpu", seed=0).step_data(0, alternate))
+    trainer = Trainer(model, pool, SETTINGS)
+    alternate = trainer.stages[-1]
+    alternate.loss(trainer.step_data(alternate, 0))
     shared = dict(model.backbone.layers[model.split_at].named_parameters())
     assert all(torch.equal(p, shared[k]) for k, p in model.emotion_block.named_parameters())
 

@@ -75,3 +75,13 @@ def test_a_shared_feature_cache_gives_the_same_answers(pool, protonet):
     for a, b in zip(shared, alone):
         np.testing.assert_array_equal(a.accuracies, b.accuracies)
     assert set(cache.indices) == set(one.used_indices()) | set(five.used_indices())
+
+
+def test_an_images_features_do_not_depend_on_what_it_is_embedded_with(pool, protonet):
+    """Alone or among 69 others: bit for bit the same features (a single image takes other CPU kernels)."""
+    from fsfer_bench.evaluate import embed_pool
+
+    protonet.eval()
+    together = embed_pool(protonet, pool, np.arange(70), batch_size=64)
+    alone = torch.cat([embed_pool(protonet, pool, np.array([i]), batch_size=64) for i in (0, 33, 69)])
+    assert torch.equal(together[[0, 33, 69]], alone)

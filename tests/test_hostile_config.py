@@ -51,7 +51,10 @@ def assert_one_line_error(code: int, output: str, pattern: str) -> None:
         (["--set", "train.way=1"], r"--set train.way must be at least 2"),
         (["--set", "way=1"], r"--set way must be at least 2"),
         (["--set", "option.nope=1"], r"--set option.nope: method protonet has no options"),
-        (["--profile", "paper"], r"protonet has no profile 'paper' \(its profiles: long, quick\).*config file to add one"),
+        (
+            ["--profile", "paper"],
+            r"protonet has no profile 'paper' \(its profiles: long, quick\).*config file to add one",
+        ),
         (["--out", ""], r"--out must not be empty"),
     ],
 )

@@ -22,7 +22,7 @@ from toydata import TOY_COMPOUND, make_toy
 from fsfer_bench.backbones import build_backbone
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec
-from fsfer_bench.evaluate import FeatureCache, _cached_features, _per_episode, no_progress
+from fsfer_bench.evaluate import episode_runner
 from fsfer_bench.methods import FeatureMethod, FewShotMethod, TrainSettings
 from fsfer_bench.registry import get_method, method_names
 from fsfer_bench.training import fit
@@ -83,10 +83,9 @@ def _kept_query_logits(runner, episodes: EpisodeSet) -> list[torch.Tensor]:
 
 
 def _paths(method: FewShotMethod, test, episodes: EpisodeSet) -> dict:
-    paths = {"per-episode": _per_episode(method, test, "cpu")}
+    paths = dict([episode_runner(method, test, episodes, feature_cache=False)[::-1]])
     if isinstance(method, FeatureMethod):
-        cached = _cached_features(method, test, episodes, "cpu", 256, no_progress, FeatureCache())
-        paths["feature-cache"] = cached
+        paths.update([episode_runner(method, test, episodes, feature_cache=True)[::-1]])
     return paths
 
 
