@@ -2,7 +2,11 @@
 
 - `egsnet`: both stages, joint then alternate learning;
 - `egsnet-joint`: stage 1 only;
-- `egsnet-sim`: the similarity branch alone, no emotion branch.
+- `egsnet-sim`: the similarity branch alone, no emotion branch;
+- `egsnet-private`: both stages, with the option `private_block`: in alternate
+  learning the emotion branch owns a copy of the backbone's last block, so both
+  students learn representations. A variant reported beside `egsnet`, not its
+  default: no default was chosen on test episodes.
 
 All three share the profiles in `profiles.toml` and the run's step budget, so
 the ablation table compares like with like.
@@ -55,4 +59,11 @@ class EGSNetSim(EGSNet):
     profiles = _with_options(alternate_fraction=0.0, lambda_emo=0.0)
 
 
-__all__ = ["EGSNet", "EGSNetFull", "EGSNetJoint", "EGSNetSim", "Options"]
+@register_method("egsnet-private")
+class EGSNetPrivate(EGSNet):
+    """EGS-Net whose emotion branch owns a copy of the backbone's last block in alternate learning."""
+
+    profiles = _with_options(private_block=True)
+
+
+__all__ = ["EGSNet", "EGSNetFull", "EGSNetJoint", "EGSNetPrivate", "EGSNetSim", "Options"]
