@@ -1,8 +1,9 @@
-"""The committed reference results: complete, paired, and what results/README.md shows.
+"""The committed reference results: complete, paired, and what results/reference/README.md shows.
 
-The numbers in results/README.md are only worth reading if they are exactly what the
-committed records give. So this regenerates the tables with results/make_report.sh, on a
-copy of the store, and compares them with the committed ones.
+The numbers in results/reference/README.md are only worth reading if they are exactly what the
+committed records give. So this regenerates the tables with results/reference/make_report.sh, on a
+copy of the store, and compares them with the committed ones. Only results/reference/ is read:
+runs of the harness go to the git-ignored runs/ and cannot disturb it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from fsfer_bench.results import load
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
 
 pytestmark = pytest.mark.skipif(not RECORDS, reason="no reference records committed")
@@ -45,7 +46,7 @@ def test_each_cell_has_one_record_per_seed() -> None:
 def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     if shutil.which("fsfer-bench") is None:
         pytest.skip("the fsfer-bench command is not installed")
-    copy = tmp_path / "results"
+    copy = tmp_path / "results" / "reference"
     shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("models", "claims", "plots"))
     subprocess.run(["bash", str(copy / "make_report.sh")], check=True, capture_output=True, cwd=tmp_path)
     assert (copy / "README.md").read_text() == (RESULTS / "README.md").read_text()
