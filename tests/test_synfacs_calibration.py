@@ -5,7 +5,7 @@ and 75%: above chance, far from solved by appearance alone. A ProtoNet trained
 on lab basic expressions must beat it by at least 8 points and stay below 95%,
 so learned features help but the split is not saturated. These run on the
 tests' reduced SynFACS (32 px, 60 people per domain, a short training); the
-full-size figures are in the README, from `results/`.
+full-size figures are in the README, from `results/reference/`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--weights", type=click.Path(dir_okay=False), help="Pretrained backbone state_dict (.pt).")
 @click.option("--profile", help="Method profile: quick (CPU) or paper.  [default: quick]")
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")
-@click.option("--out", type=click.Path(), help="Results store.  [default: results]")
+@click.option("--out", type=click.Path(), help="Results store.  [default: runs]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file (flags win).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override any setting, e.g. train.steps=200 or option.fce=true. Repeatable.")  # fmt: skip
