@@ -22,12 +22,13 @@ import torch
 from fsfer_bench.config import RunConfig, method_options
 from fsfer_bench.data.dataset import FaceDataset, concat
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import is_compound
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
 from fsfer_bench.methods import FewShotMethod
-from fsfer_bench.registry import LoadOptions, get_method
+from fsfer_bench.registry import get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
 from fsfer_bench.stats import summarise

@@ -40,6 +40,8 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
 @click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Module to import first, one that registers a method, dataset or split. Repeatable.")  # fmt: skip
 @data_options
 @image_options
 @label_options
@@ -48,7 +50,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 @friendly_errors
 def run(
     config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, reuse_training: bool, resume: bool,
-    **flags: object,
+    plugins: tuple[str, ...], **flags: object,
 ) -> None:  # fmt: skip
     """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
 
@@ -59,7 +61,9 @@ def run(
     from fsfer_bench.config import resolve_config
     from fsfer_bench.experiment import describe
     from fsfer_bench.experiment import run as run_experiment
+    from fsfer_bench.worker import import_plugins
 
+    import_plugins(plugins)
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
     config = resolve_config(flags, config_file, list(assignments))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsfer_bench.data.adapters._common import Item, Listing, Problem, coded_label, csv_header, read_csv, register_layout
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABELS = {

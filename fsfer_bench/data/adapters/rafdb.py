@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fsfer_bench.data.adapters._common import Item, Listing, Problem, coded_label, read_text, register_layout
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABEL_FILE = "EmoLabel/list_patition_label.txt"  # sic: the dataset's spelling
