@@ -23,6 +23,8 @@ from fsfer_bench.errors import FsferError
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
 from fsfer_bench.tensors import inputs
 
+#: A progress-bar factory with tqdm's call signature, `progress(iterable, **options) -> iterable`: the CLI's
+#: draws bars, `no_progress` draws nothing. The one definition: training, experiments and sweeps import it.
 Progress = Callable[..., Iterable]
 
 

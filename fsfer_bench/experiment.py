@@ -13,7 +13,6 @@ import json
 import os
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,15 +25,13 @@ from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import is_compound
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
-from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
+from fsfer_bench.evaluate import FeatureCache, Progress, evaluate, no_progress
 from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.registry import get_method
 from fsfer_bench.results import Store, environment, new_record_id, utc_now, write_json_atomic
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
 from fsfer_bench.stats import summarise
 from fsfer_bench.training import TrainingReport, fit
-
-Progress = Callable[..., Iterable]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,11 +24,10 @@ import torch
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.episodes import EpisodeSampler, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError, TrainingError
-from fsfer_bench.evaluate import evaluate, no_progress
+from fsfer_bench.evaluate import Progress, evaluate, no_progress
 from fsfer_bench.methods import Batch, Episode, FewShotMethod, Stage, StepData, TrainSettings
 from fsfer_bench.tensors import augment, inputs
 
-Progress = Callable[..., Iterable]
 VAL_QUERY = 5
 
 
