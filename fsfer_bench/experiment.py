@@ -23,6 +23,7 @@ from fsfer_bench.data.dataset import FaceDataset, concat
 from fsfer_bench.data.loading import DataSources, load_dataset
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import is_compound
+from fsfer_bench.determinism import reproducible_training
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, Progress, evaluate, no_progress
@@ -160,7 +161,7 @@ def train(
     resume: bool = False,
 ) -> tuple[FewShotMethod, TrainingReport]:
     """Build and train the method; torch's global RNG is seeded and restored around it."""
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), reproducible_training(device):
         torch.manual_seed(config.seed)
         method = build_method(config, len(pool.classes)).to(device)
         report = fit(
