@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a pip install and fresh interpreters
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools"]

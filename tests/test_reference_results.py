@@ -43,6 +43,7 @@ def test_each_cell_has_one_record_per_seed() -> None:
     assert counts.max() == 1, counts[counts > 1]
 
 
+@pytest.mark.slow  # regenerates every table and plot: about a minute
 def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     if shutil.which("fsfer-bench") is None:
         pytest.skip("the fsfer-bench command is not installed")
