@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from fsfer_bench.config import resolve_config
+from fsfer_bench.data.loading import DataSources
+from fsfer_bench.episodes import EpisodeSet
+from fsfer_bench.experiment import load_options, sample_test_episodes, target_pool
 from fsfer_bench.results import load
+from fsfer_bench.splits import get_split
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
@@ -53,3 +58,25 @@ def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     assert (copy / "README.md").read_text() == (RESULTS / "README.md").read_text()
     for table in sorted((RESULTS / "tables").iterdir()):
         assert (copy / "tables" / table.name).read_text() == table.read_text(), table.name
+
+
+@pytest.mark.slow  # renders the full SynFACS-wild set into an empty cache
+def test_the_main_job_draws_the_committed_episodes_on_this_machine() -> None:
+    """Episodes are the same everywhere: the README's main job, drawn here, meets the reference's episode sets.
+
+    They were stored on the development machine; this draws them again wherever the tests run (CI included)
+    and compares every index, so the promise "same config and seed, same episodes" is checked across machines.
+    """
+    config = resolve_config({"method": "egsnet", "split": "SynFACS_C"})  # the README's main job, defaults only
+    target = target_pool(get_split(config.split), DataSources.from_settings(None), load_options(config))
+    committed = {}
+    for path in (RESULTS / "records" / "SynFACS_C" / "egsnet").glob("*.json"):
+        record = json.loads(path.read_text())
+        committed[record["shot"]] = EpisodeSet.load(RESULTS / "episodes" / f"{record['episode_hash']}.npz")
+    drawn = sample_test_episodes(config, target)
+    assert sorted(drawn) == sorted(committed) == [1, 5]
+    for shot, episodes in drawn.items():
+        assert episodes.hash == committed[shot].hash, f"{shot}-shot"
+        assert episodes.spec == committed[shot].spec
+        for field in ("classes", "support", "query"):
+            assert (getattr(episodes, field) == getattr(committed[shot], field)).all(), f"{shot}-shot {field}"
