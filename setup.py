@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["fsfer_bench", "fsfer_bench.*", "baselines", "baselines.*", "egsnet", "egsnet.*"]),
-    package_data={"fsfer_bench": ["configs/*.toml"], "egsnet": ["*.toml"], "baselines": ["*.toml"]},
+    package_data={"egsnet": ["profiles.toml"]},  # the only data file a package reads
     install_requires=[
         # torch is not pinned: install the CPU build first (see README) so that pip
         # does not pull a multi-GB CUDA build to satisfy this line.

@@ -58,7 +58,7 @@ class CosineClassifier(nn.Module):
 
 
 # CPU: Conv-4 at 64 px, 120 batches of 64: 103 s (Baseline) and 125 s (Baseline++) of one core in the
-# reference run (results/, SynFACS_C 5-shot: 70.07% and 61.48%).
+# reference run (results/reference/, SynFACS_C 5-shot: 70.07% and 61.48%).
 _QUICK = {"backbone": "conv4", "image_size": 64,
           "train": {"steps": 120, "batch_size": 64, "lr": 1e-3, "val_every": 60, "val_episodes": 50}}  # fmt: skip
 # Chen et al.: Adam 1e-3, batches of 16, augmentation, Conv-4 at 84 px; their 400 epochs of

@@ -76,7 +76,7 @@ class MatchingNet(FeatureMethod):
     training_loop = "episodic"
     profiles = {
         # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 89 s of one core in
-        # the reference run (results/, SynFACS_C 5-shot: 54.18%).
+        # the reference run (results/reference/, SynFACS_C 5-shot: 54.18%).
         # The harness's default training budget, as ProtoNet and EGS-Net get it.
         "quick": {"backbone": "conv4", "image_size": 64},
         # Vinyals et al. train on mini-ImageNet with Conv-4 at 84 px, 5-way, 15 queries; the step count

@@ -105,7 +105,7 @@ class RelationNet(FeatureMethod):
     training_loop = "episodic"
     profiles = {
         # CPU: Conv-4 at 64 px, 150 episodes of 5-way 5-shot with 5 queries (50 images): 111 s of one core in
-        # the reference run (results/, SynFACS_C 5-shot: 44.91%).
+        # the reference run (results/reference/, SynFACS_C 5-shot: 44.91%).
         # The harness's default training budget, as ProtoNet and EGS-Net get it.
         "quick": {"backbone": "conv4", "image_size": 64},
         # Sung et al.: Adam 1e-3, 5-way with 15 (1-shot) or 10 (5-shot) queries, 500k episodes at 84 px.

@@ -46,7 +46,7 @@ class SimpleShot(FeatureMethod):
     Options = Options
     training_loop = "batch"
     profiles = {
-        # CPU: Conv-4 at 64 px, 120 batches of 64: 113 s of one core in the reference run (results/,
+        # CPU: Conv-4 at 64 px, 120 batches of 64: 113 s of one core in the reference run (results/reference/,
         # SynFACS_C 5-shot: 58.85%).
         "quick": {"backbone": "conv4", "image_size": 64,
                   "train": {"steps": 120, "batch_size": 64, "lr": 1e-3, "val_every": 60, "val_episodes": 50}},

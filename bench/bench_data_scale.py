@@ -60,7 +60,7 @@ def measure(data_root: str, size: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FSFER_CACHE"] = cache
         from fsfer_bench.data.loading import DataSources, load_dataset
-        from fsfer_bench.registry import LoadOptions
+        from fsfer_bench.data.options import LoadOptions
 
         sources, options = DataSources.from_settings(data_root), LoadOptions(image_size=size)
         start = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fsfer_bench.data.images import DecodeJob, decode_files
 from fsfer_bench.data.loading import DataSources, load_dataset, locate
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def warm_up(args: argparse.Namespace, scratch: Path) -> None:
     import torch
 
     from fsfer_bench.data.adapters.synfacs import load_synfacs
-    from fsfer_bench.registry import LoadOptions
+    from fsfer_bench.data.options import LoadOptions
 
     for domain in ("lab", "wild"):
         load_synfacs(domain, LoadOptions(image_size=args.size))

@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from fsfer_bench.data.adapters import synfacs as adapter
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.synfacs.generator import generate
-from fsfer_bench.registry import LoadOptions
 
 GENERATE_TARGET_S, LOAD_TARGET_S = 30.0, 2.0
 

@@ -54,7 +54,7 @@ class RunConfig:
     backbone: str = "conv4"
     image_size: int = 64
     device: str = "auto"
-    out: str = "results"
+    out: str = "runs"  # git-ignored; the committed reference study is results/reference/, never a default
     subject_disjoint: bool = True
     feature_cache: bool = True
     min_per_class: int | None = None

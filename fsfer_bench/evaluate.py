@@ -31,6 +31,8 @@ from fsfer_bench.errors import FsferError
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
 from fsfer_bench.tensors import method_inputs
 
+#: A progress-bar factory with tqdm's call signature, `progress(iterable, **options) -> iterable`: the CLI's
+#: draws bars, `no_progress` draws nothing. The one definition: training, experiments and sweeps import it.
 Progress = Callable[..., Iterable]
 #: Images per forward pass when embedding for evaluation, in both paths. Small enough that padding an
 #: episode's 50-100 images up to it costs the per-episode path little, large enough to keep a GPU busy.

@@ -13,7 +13,6 @@ import hashlib
 import re
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,20 +21,20 @@ import torch
 from fsfer_bench.config import RunConfig, method_options
 from fsfer_bench.data.dataset import FaceDataset, concat
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import is_compound
+from fsfer_bench.determinism import reproducible_training
 from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
-from fsfer_bench.evaluate import FeatureCache, evaluate, no_progress
+from fsfer_bench.evaluate import FeatureCache, Progress, evaluate, no_progress
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
 from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.model_cache import CacheMiss, ModelCache
 from fsfer_bench.record import Record
-from fsfer_bench.registry import LoadOptions, dataset_names, get_dataset, get_method
+from fsfer_bench.registry import dataset_names, get_dataset, get_method
 from fsfer_bench.results import Store, environment
 from fsfer_bench.splits import TRAIN_SETS, Split, expand_train_on, get_split
 from fsfer_bench.training import TrainingReport, fit
-
-Progress = Callable[..., Iterable]
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,7 @@ def train(
     resume: bool = False,
 ) -> tuple[FewShotMethod, TrainingReport]:
     """Build and train the method; torch's global RNG is seeded and restored around it."""
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), reproducible_training(device):
         torch.manual_seed(config.seed)
         method = build_method(config, len(pool.classes)).to(device)
         report = fit(

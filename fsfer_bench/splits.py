@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL, COMPOUND, is_compound
-from fsfer_bench.errors import unknown_name
+from fsfer_bench.errors import ConfigError
+from fsfer_bench.registry import SPLIT_GROUP, load_plugins, missing_name
 
 #: Class selectors resolved against the target dataset's own class list.
 ALL, BASIC, COMPOUND_PRESENT = "all", "basic", "compound"
@@ -113,16 +114,36 @@ SPLITS = {
 }
 
 
-def register_split(split: Split) -> Split:
-    """Add a split (e.g. from a plugin or a test); a name already taken is replaced."""
+def register_split(split: Split, *, replace: bool = False) -> Split:
+    """Add a split (e.g. from a plugin or a test). A name taken by a different split is refused
+    unless `replace=True`, so that a plugin cannot silently change what a built-in split means."""
+    taken = SPLITS.get(split.name)
+    if taken is not None and taken != split and not replace:
+        raise ConfigError(
+            f"split name '{split.name}' is already registered ({taken.description}); "
+            "choose another name, or pass replace=True to register_split"
+        )
     SPLITS[split.name] = split
     return split
 
 
+def _adopt_split(_name: str, obj: object) -> None:
+    # An entry point may name a Split object, or a module whose import registers its splits.
+    if isinstance(obj, Split):
+        register_split(obj)
+
+
+def split_names() -> list[str]:
+    """Every split, the plugins' (entry-point group `fsfer_bench.splits`) included, built-in ones first."""
+    load_plugins(SPLIT_GROUP, _adopt_split)
+    return list(SPLITS)
+
+
 def get_split(name: str) -> Split:
+    load_plugins(SPLIT_GROUP, _adopt_split)
     by_lower = {n.lower(): n for n in SPLITS}
     if name.lower() not in by_lower:
-        raise unknown_name("split", name, list(SPLITS))
+        raise missing_name("split", name, list(SPLITS), SPLIT_GROUP)
     return SPLITS[by_lower[name.lower()]]
 
 

@@ -30,15 +30,13 @@ from typing import Any
 from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
 from fsfer_bench.config import _check_keys, config_table, parse_shots, read_toml, resolve_config
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
-from fsfer_bench.evaluate import no_progress
+from fsfer_bench.evaluate import Progress, no_progress
 from fsfer_bench.executors import EXECUTORS, Executor, JobResult, local_executor, submitit_executor
 from fsfer_bench.files import DamagedFileError, read_json, write_json_atomic
 from fsfer_bench.results import Store
 from fsfer_bench.splits import get_split
 from fsfer_bench.worker import DONE, FAILED, SKIPPED, Cell, CellOutcome, Job, WorkerSettings, import_plugins
 from fsfer_bench.worker import recorded_hashes as recorded_hashes
-
-Progress = Callable[..., Iterable]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import pickle
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,8 +45,8 @@ from fsfer_bench.stats import summarise
 from fsfer_bench.tensors import SCRATCH, Normalisation, augment, input_normalisation, inputs
 
 __all__ = ["TrainerState", "Trainer", "TrainingReport", "Validation", "fit", "plan_validation", "split_validation"]
+from fsfer_bench.evaluate import Progress
 
-Progress = Callable[..., Iterable]
 VAL_QUERY = 5
 #: The smallest validation episode (way, shot, query) worth selecting weights on.
 MIN_VALIDATION = (2, 1, 1)

@@ -1,4 +1,9 @@
-"""Suite-wide fixtures: an isolated image cache, and the shared real-data folder."""
+"""Suite-wide fixtures: an isolated image cache, the shared real-data folder, and the quick default run.
+
+Tests marked `slow` (trainings of every method, process kills, the plugin install, the
+reference regeneration) are left out unless `--run-slow` is given (or a `-m` expression
+names them), so that the README's test command stays quick; `.ci/run` runs both.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,27 @@ import os
 from pathlib import Path
 
 import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (the full suite)")
+
+
+def _wants_slow(config: pytest.Config) -> bool:
+    return config.getoption("--run-slow") or "slow" in (config.getoption("markexpr") or "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _wants_slow(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "slow tests: " + ("included" if _wants_slow(config) else "left out (add --run-slow for the full suite)")
 
 
 @pytest.fixture(autouse=True, scope="session")

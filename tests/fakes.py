@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from fsfer_bench.data.loading import DataSources
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 SIDE = 24
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from fsfer_bench.data.adapters.cfee import FACE_CROP, LABELS
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import DataError, FsferWarning
-from fsfer_bench.registry import LoadOptions
 
 
 def load(root, **kw):

@@ -8,8 +8,8 @@ import fakes
 import pytest
 
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import DataError, FsferWarning
-from fsfer_bench.registry import LoadOptions
 
 
 def load(root, **kw):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import FsferWarning
-from fsfer_bench.registry import LoadOptions
 
 
 def test_subjects_and_codes_from_names_in_mixed_modes(tmp_path):

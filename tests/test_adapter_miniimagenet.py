@@ -6,7 +6,7 @@ import fakes
 import pytest
 
 from fsfer_bench.data.loading import DataSources, load_dataset
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 
 def test_wnids_are_classes_and_partitions_are_noted(tmp_path):

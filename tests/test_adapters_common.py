@@ -13,9 +13,10 @@ from PIL import Image
 from fsfer_bench.data.adapters._common import cache_key
 from fsfer_bench.data.images import DecodeJob, decode_files
 from fsfer_bench.data.loading import DataSources, detect_layout, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import OUTSIDE, UnsafePathError, resolve_inside
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import LoadOptions, dataset_names, get_dataset
+from fsfer_bench.registry import dataset_names, get_dataset
 
 LAYOUTS = {
     "CFEE": fakes.cfee,

@@ -9,8 +9,9 @@ import pytest
 from fsfer_bench.data.check import FATAL, WARNING, check_dataset
 from fsfer_bench.data.dataset import make_dataset
 from fsfer_bench.data.loading import DataSources
+from fsfer_bench.data.options import DatasetAdapter, LoadOptions
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import DatasetAdapter, LoadOptions, _datasets
+from fsfer_bench.registry import _datasets
 
 
 def check(folder, strict=False, **kw):

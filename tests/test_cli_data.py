@@ -14,7 +14,7 @@ from PIL import Image
 
 from fsfer_bench.cli import main
 from fsfer_bench.cli.options import data_options, image_options, label_options, load_options_from, sources_from
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 
 def invoke(*args: str):

@@ -10,9 +10,9 @@ from toydata import TOY_COMPOUND, make_toy
 
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.episodes import MAX_EPISODE_INDICES, EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError
-from fsfer_bench.registry import LoadOptions
 
 
 @pytest.fixture(scope="module")

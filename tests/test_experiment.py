@@ -14,11 +14,12 @@ from toydata import TOY_COMPOUND, make_toy, register_toys
 from fsfer_bench.cli import main
 from fsfer_bench.config import resolve_config
 from fsfer_bench.data.dataset import replace
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.errors import FsferWarning
 from fsfer_bench.experiment import build_pools, run, training_hash
-from fsfer_bench.registry import LoadOptions, register_dataset
+from fsfer_bench.registry import register_dataset
 from fsfer_bench.results import Store
 from fsfer_bench.splits import Split, register_split
 

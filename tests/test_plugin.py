@@ -1,4 +1,4 @@
-"""An outside package adds a method (and a dataset and split) through entry points, and the CLI runs it.
+"""An outside package adds a method, a dataset and a split through entry points, and the CLI runs it.
 
 The package is written to tmp_path, outside the repository, and installed with
 `pip install --target` into a folder of its own, so the shared environment is
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a pip install and fresh interpreters
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools"]
@@ -32,6 +34,9 @@ demo = "fsfer_plugin_demo"
 [project.entry-points."fsfer_bench.datasets"]
 demo = "fsfer_plugin_demo.data"
 
+[project.entry-points."fsfer_bench.splits"]
+demo = "fsfer_plugin_demo.data:DEMO_C"
+
 [tool.setuptools]
 packages = ["fsfer_plugin_demo"]
 """
@@ -43,8 +48,6 @@ import torch
 import torch.nn.functional as F
 
 from fsfer_bench.methods import FeatureMethod, class_means, register_method
-
-from fsfer_plugin_demo import data  # noqa: F401  (registers the demo dataset and split with the method)
 
 
 @register_method("plugin-cosine")
@@ -65,7 +68,7 @@ import numpy as np
 
 from fsfer_bench.data.dataset import make_dataset
 from fsfer_bench.registry import register_dataset
-from fsfer_bench.splits import Split, register_split
+from fsfer_bench.splits import Split
 
 BASIC = ("neutral", "happy", "sad", "angry", "surprised")
 NOVEL = ("happily_surprised", "sadly_angry", "fearfully_surprised", "awed", "hatred")
@@ -94,7 +97,7 @@ def load_test(root, options):
     return _make("Demo-test", NOVEL, 2, options.image_size)
 
 
-register_split(Split("Demo_C", "Demo-test", NOVEL, ("Demo-train",), "plugin demo: novel classes"))
+DEMO_C = Split("Demo_C", "Demo-test", NOVEL, ("Demo-train",), "plugin demo: novel classes")  # an entry point
 '''
 
 
@@ -138,6 +141,9 @@ def test_list_shows_the_plugin_method_and_dataset(site, tmp_path):
     datasets = fsfer_bench(site, tmp_path, "list", "datasets")
     assert datasets.returncode == 0, datasets.stderr
     assert "Demo-train" in datasets.stdout and "Demo-test" in datasets.stdout
+    splits = fsfer_bench(site, tmp_path, "list", "splits")
+    assert splits.returncode == 0, splits.stderr
+    assert any(line.startswith("Demo_C ") for line in splits.stdout.splitlines())
 
 
 def test_run_trains_and_evaluates_the_plugin_method(site, tmp_path):

@@ -33,12 +33,38 @@ def test_add_a_method_snippet_runs_as_written(tmp_path, monkeypatch):
     assert list((tmp_path / "results-demo" / "records" / "SynFACS_C" / "cosine-protonet").glob("*.json"))
 
 
-def test_ci_runs_the_readme_test_command():
-    command = _block_after("test-command", "bash").strip()
-    extracted = subprocess.run(
-        ["bash", "-c", "awk '/<!-- test-command -->/{found=1; next} found && /^```/{if (inblock) exit; inblock=1; "
-         "next} found && inblock' README.md"],  # the same extraction as .ci/run
-        cwd=README.parent, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert extracted == command
-    assert "awk '/<!-- test-command -->/" in (README.parent / ".ci" / "run").read_text()
+def _extracted_by_ci(marker: str) -> str:
+    """The block as .ci/run reads it (.ci/readme-block)."""
+    script = README.parent / ".ci" / "readme-block"
+    return subprocess.run(["bash", str(script), marker], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("marker", ["quick-start", "test-command", "slow-test-command"])
+def test_ci_reads_each_readme_command_as_written(marker):
+    assert _extracted_by_ci(marker) == _block_after(marker, "bash").strip()
+
+
+def test_ci_runs_the_main_job_then_the_test_commands_in_the_readme_order():
+    ci = (README.parent / ".ci" / "run").read_text()
+    steps = 'for step in "quick-start tail" test-command slow-test-command; do'
+    assert steps in ci and ci.index(steps) < ci.index("git status --porcelain results/reference")
+    text = README.read_text()
+    assert (
+        text.index("<!-- quick-start -->")
+        < text.index("<!-- test-command -->")
+        < text.index("<!-- slow-test-command -->")
+    )
+
+
+def test_the_first_command_installs_then_runs_the_main_job_with_the_default_store():
+    """CI runs the part after the last `&& `: the main job, which must write to runs/, not results/reference/."""
+    (line,) = _block_after("quick-start", "bash").strip().splitlines()
+    *install, job = line.split(" && ")
+    assert install[0].startswith("pip install torch==") and "pip install -e" in install[-1]
+    assert job.startswith("fsfer-bench run ") and "--out" not in job
+
+
+def test_the_quick_and_slow_test_commands_differ_only_by_the_slow_selection():
+    quick = _block_after("test-command", "bash").strip()
+    slow = _block_after("slow-test-command", "bash").strip()
+    assert slow == f"{quick} -m slow"

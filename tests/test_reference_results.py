@@ -1,8 +1,9 @@
-"""The committed reference results: complete, paired, and what results/README.md shows.
+"""The committed reference results: complete, paired, and what results/reference/README.md shows.
 
-The numbers in results/README.md are only worth reading if they are exactly what the
-committed records give. So this regenerates the tables with results/make_report.sh, on a
-copy of the store, and compares them with the committed ones.
+The numbers in results/reference/README.md are only worth reading if they are exactly what the
+committed records give. So this regenerates the tables with results/reference/make_report.sh, on a
+copy of the store, and compares them with the committed ones. Only results/reference/ is read:
+runs of the harness go to the git-ignored runs/ and cannot disturb it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from fsfer_bench.config import resolve_config
+from fsfer_bench.data.loading import DataSources
+from fsfer_bench.episodes import EpisodeSet
+from fsfer_bench.experiment import load_options, sample_test_episodes, target_pool
 from fsfer_bench.results import load
+from fsfer_bench.splits import get_split
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
 
 pytestmark = pytest.mark.skipif(not RECORDS, reason="no reference records committed")
@@ -42,12 +48,35 @@ def test_each_cell_has_one_record_per_seed() -> None:
     assert counts.max() == 1, counts[counts > 1]
 
 
+@pytest.mark.slow  # regenerates every table and plot: about a minute
 def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     if shutil.which("fsfer-bench") is None:
         pytest.skip("the fsfer-bench command is not installed")
-    copy = tmp_path / "results"
+    copy = tmp_path / "results" / "reference"
     shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("models", "claims", "plots"))
     subprocess.run(["bash", str(copy / "make_report.sh")], check=True, capture_output=True, cwd=tmp_path)
     assert (copy / "README.md").read_text() == (RESULTS / "README.md").read_text()
     for table in sorted((RESULTS / "tables").iterdir()):
         assert (copy / "tables" / table.name).read_text() == table.read_text(), table.name
+
+
+@pytest.mark.slow  # renders the full SynFACS-wild set into an empty cache
+def test_the_main_job_draws_the_committed_episodes_on_this_machine() -> None:
+    """Episodes are the same everywhere: the README's main job, drawn here, meets the reference's episode sets.
+
+    They were stored on the development machine; this draws them again wherever the tests run (CI included)
+    and compares every index, so the promise "same config and seed, same episodes" is checked across machines.
+    """
+    config = resolve_config({"method": "egsnet", "split": "SynFACS_C"})  # the README's main job, defaults only
+    target = target_pool(get_split(config.split), DataSources.from_settings(None), load_options(config))
+    committed = {}
+    for path in (RESULTS / "records" / "SynFACS_C" / "egsnet").glob("*.json"):
+        record = json.loads(path.read_text())
+        committed[record["shot"]] = EpisodeSet.load(RESULTS / "episodes" / f"{record['episode_hash']}.npz")
+    drawn = sample_test_episodes(config, target)
+    assert sorted(drawn) == sorted(committed) == [1, 5]
+    for shot, episodes in drawn.items():
+        assert episodes.hash == committed[shot].hash, f"{shot}-shot"
+        assert episodes.spec == committed[shot].spec
+        for field in ("classes", "support", "query"):
+            assert (getattr(episodes, field) == getattr(committed[shot], field)).all(), f"{shot}-shot {field}"

@@ -81,6 +81,7 @@ def wait_for_a_busy_worker(out: Path, sweep: subprocess.Popen, timeout: float = 
     raise AssertionError(f"no busy worker to kill; sweep ended with {sweep.poll()}: {sweep.stdout.read()}")
 
 
+@pytest.mark.slow  # processes started and killed: tens of seconds
 def test_a_worker_killed_mid_sweep_then_a_rerun_leaves_exactly_one_record_per_cell(tmp_path):
     out = tmp_path / "store"
     args = cli_args(out, "0,1,2,3,4", "--jobs", "4", splits="Toy_C,Toy_C5")  # 20 cells, 5 trainings
@@ -98,6 +99,7 @@ def test_a_worker_killed_mid_sweep_then_a_rerun_leaves_exactly_one_record_per_ce
     assert_one_complete_record_per_cell(out, tiny(out, seeds=tuple(range(5)), splits=("Toy_C", "Toy_C5")).cells())
 
 
+@pytest.mark.slow  # processes started and killed: tens of seconds
 def test_two_sweeps_started_at_once_never_run_the_same_cell(tmp_path):
     out = tmp_path / "store"
     args = cli_args(out, "0,1,2,3", "--no-reuse-training", "--format", "json")  # 8 jobs of one cell each
@@ -143,6 +145,7 @@ def test_a_store_that_fails_mid_sweep_stops_it_with_a_clear_error_and_keeps_reco
     assert_one_complete_record_per_cell(tmp_path, sweep.cells())
 
 
+@pytest.mark.slow  # processes started and killed: tens of seconds
 def test_a_sweep_killed_mid_training_resumes_to_the_same_model_and_accuracies(tmp_path):
     longer = ("train.steps=8", "train.checkpoint_every=2")
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -167,6 +170,7 @@ def test_a_sweep_killed_mid_training_resumes_to_the_same_model_and_accuracies(tm
     assert by_hash[killed] == by_hash[clean]
 
 
+@pytest.mark.slow  # processes started and killed: tens of seconds
 def test_submitit_local_executor_runs_the_job_array(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", env()["PYTHONPATH"])  # the jobs are fresh interpreters
     sweep = tiny(tmp_path, seeds=(0, 1))

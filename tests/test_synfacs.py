@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import fsfer_bench.data.adapters.synfacs as adapter
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.synfacs.aus import CLASSES
 from fsfer_bench.data.vocabulary import CONTEMPT, EXPRESSIONS
 from fsfer_bench.errors import ConfigError, FsferWarning, UnknownNameError
-from fsfer_bench.registry import LoadOptions, get_dataset
+from fsfer_bench.registry import get_dataset
 
 SMALL = LoadOptions(image_size=32)
 

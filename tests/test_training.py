@@ -251,8 +251,8 @@ def test_validation_turned_off_is_recorded_not_warned(pool):
 def test_validation_exists_on_ck_plus_and_jaffe(shared_data):
     """The CFEE_C training pool of the reference runs: 2-13 people per class, which 5-shot validation never fit."""
     from fsfer_bench.data.loading import DataSources
+    from fsfer_bench.data.options import LoadOptions
     from fsfer_bench.experiment import training_pool
-    from fsfer_bench.registry import LoadOptions
     from fsfer_bench.splits import get_split
 
     pool, _, _ = training_pool(("CKplus", "JAFFE"), get_split("CFEE_C"), DataSources(shared_data),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from fsfer_bench.data.dataset import FaceDataset, make_dataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
-from fsfer_bench.registry import LoadOptions, register_dataset
+from fsfer_bench.registry import register_dataset
 from fsfer_bench.splits import Split, register_split
 
 TOY_COMPOUND = ("happily_surprised", "sadly_angry", "fearfully_surprised", "appalled", "awed", "hatred")

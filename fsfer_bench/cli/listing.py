@@ -33,9 +33,9 @@ def _methods() -> None:
 
 def _splits() -> None:
     from fsfer_bench.leakage import same_database_note
-    from fsfer_bench.splits import SPLITS
+    from fsfer_bench.splits import get_split, split_names
 
-    for split in SPLITS.values():
+    for split in map(get_split, split_names()):
         classes = split.classes if isinstance(split.classes, str) else ", ".join(split.classes)
         click.echo(f"{split.name:<12} {split.kind:<14} target {split.target}; train on {', '.join(split.train_on)}")
         click.echo(f"{'':<12} {same_database_note(split)}")

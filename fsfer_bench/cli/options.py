@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import click
 
 from fsfer_bench.data.loading import DataSources
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import parse_label_map
 from fsfer_bench.errors import ConfigError, FsferError
-from fsfer_bench.registry import LoadOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -27,7 +27,7 @@ def _ints(value: str | None, flag: str) -> tuple[int, ...] | None:
 
 def _results_option(command: Callable) -> Callable:
     return click.option(
-        "--results", "results_dir", type=click.Path(), default="results", show_default=True,
+        "--results", "results_dir", type=click.Path(), default="runs", show_default=True,
         help="The results store to read.",
     )(command)  # fmt: skip
 

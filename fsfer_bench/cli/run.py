@@ -43,7 +43,7 @@ def episode_seed(value: str | None) -> int | None:
 @click.option("--weights-preset", help="Input normalisation the weights expect: imagenet, msceleb or none.")
 @click.option("--profile", help="Method profile: quick (CPU), or paper where the method has one.  [default: quick]")
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")
-@click.option("--out", type=click.Path(), help="Results store.  [default: results]")
+@click.option("--out", type=click.Path(), help="Results store.  [default: runs]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file (flags win).")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override any setting, e.g. train.steps=200 or option.fce=true. Repeatable.")  # fmt: skip
@@ -55,6 +55,8 @@ def episode_seed(value: str | None) -> int | None:
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
 @click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Module to import first, one that registers a method, dataset or split. Repeatable.")  # fmt: skip
 @data_options
 @image_options
 @label_options
@@ -63,7 +65,7 @@ def episode_seed(value: str | None) -> int | None:
 @friendly_errors
 def run(
     config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, reuse_training: bool, resume: bool,
-    **flags: object,
+    plugins: tuple[str, ...], **flags: object,
 ) -> None:  # fmt: skip
     """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
 
@@ -73,7 +75,9 @@ def run(
     """
     from fsfer_bench.config import resolve_config
     from fsfer_bench.experiment import run as run_experiment
+    from fsfer_bench.worker import import_plugins
 
+    import_plugins(plugins)
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
     flags["episode_seed"] = episode_seed(flags.pop("episode_seed"))  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from fsfer_bench.executors import EXECUTORS
               help="Sweep file: a run config with a [sweep] table (see docs/sweeps.md); flags win.")  # fmt: skip
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override a run setting of every cell, e.g. train.steps=200. Repeatable.")  # fmt: skip
-@click.option("--out", type=click.Path(), help="Results store.  [default: results]")
+@click.option("--out", type=click.Path(), help="Results store.  [default: runs]")
 @click.option("--episodes", type=int, help="Test episodes per cell.  [default: 600]")
 @click.option("--profile", help="Method profile: quick (CPU) or paper.  [default: quick]")
 @click.option("--device", help="auto, cpu or cuda.  [default: auto]")

@@ -25,10 +25,10 @@ from fsfer_bench.data.adapters._common import Listing, Problem
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
 from fsfer_bench.data.loading import DataSources, locate
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import MAX_IMAGE_BYTES, read_capped
 from fsfer_bench.episodes import EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError
-from fsfer_bench.registry import LoadOptions
 
 FATAL, WARNING = "fatal", "warning"
 #: Episodes the sampler draws to see whether an episode shape can be met (subject-disjointness).

@@ -132,14 +132,6 @@ def _open_shrunk(job: DecodeJob) -> tuple[Image.Image, float]:
         return ImageOps.exif_transpose(img), shrink
 
 
-def decode_arrays(arrays: list[np.ndarray], size: int) -> np.ndarray:
-    """Images already in memory (e.g. FER2013's pixel strings) to (N, size, size, 3)."""
-    out = np.empty((len(arrays), size, size, 3), dtype=np.uint8)
-    for i, a in enumerate(arrays):
-        out[i] = crop_resize(Image.fromarray(a), None, size)
-    return out
-
-
 def decode_files(
     jobs: Sequence[DecodeJob], *, strict: bool = False, workers: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

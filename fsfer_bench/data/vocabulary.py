@@ -95,10 +95,6 @@ def is_compound(name: str) -> bool:
     return name in COMPOUND
 
 
-def is_expression(name: str) -> bool:
-    return name in EXPRESSIONS
-
-
 def sort_classes(names: list[str] | set[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Expressions in vocabulary order, then anything else alphabetically."""
     order = {n: i for i, n in enumerate(EXPRESSIONS)}

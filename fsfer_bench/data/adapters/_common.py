@@ -23,6 +23,7 @@ from fsfer_bench.data.cache import cached_dataset
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.images import Box, DecodeJob, decode_files
 from fsfer_bench.data.loading import detect_layout
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import (
     MAX_IMAGE_BYTES,
     MAX_TEXT_BYTES,
@@ -35,7 +36,7 @@ from fsfer_bench.data.paths import (
 )
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError, FsferWarning
-from fsfer_bench.registry import LoadOptions, register_dataset
+from fsfer_bench.registry import register_dataset
 
 #: Bumped when decoding or cropping changes for every adapter, so old cache entries are not reused.
 ADAPTERS_VERSION = "2"

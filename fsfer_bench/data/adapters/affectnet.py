@@ -20,8 +20,8 @@ from fsfer_bench.data.adapters._common import (
     register_layout,
 )
 from fsfer_bench.data.images import Box, square_box
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABELS = {0: "neutral", 1: "happy", 2: "sad", 3: "surprised", 4: "fearful", 5: "disgusted", 6: "angry", 7: "contempt"}

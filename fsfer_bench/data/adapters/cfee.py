@@ -18,9 +18,9 @@ from fsfer_bench.data.adapters._common import (
     read_csv,
     register_layout,
 )
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABELS = {

@@ -27,8 +27,8 @@ from fsfer_bench.data.adapters._common import (
     subfolders,
 )
 from fsfer_bench.data.adapters.folder import scan_class_folders
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABELS = {

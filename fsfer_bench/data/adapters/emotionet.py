@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fsfer_bench.data.adapters._common import MANIFEST, Listing, register_layout
 from fsfer_bench.data.adapters.manifest import has_manifest, scan_manifest
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 
 @register_layout(

@@ -22,8 +22,8 @@ from fsfer_bench.data.adapters._common import (
     subfolders,
 )
 from fsfer_bench.data.adapters.folder import has_class_folders, scan_class_folders
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABELS = {0: "angry", 1: "disgusted", 2: "fearful", 3: "happy", 4: "sad", 5: "surprised", 6: "neutral"}

@@ -22,8 +22,8 @@ from fsfer_bench.data.adapters._common import (
     register_layout,
     subfolders,
 )
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LAYOUT = "one sub-folder per class, <class>/*.jpg|png|... (names as in the vocabulary, or mapped with --label-map)"

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 from fsfer_bench.data.adapters._common import Item, Listing, Problem, image_files, register_layout
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d*\.\d+\.tiff?$", re.IGNORECASE)

@@ -22,7 +22,7 @@ from fsfer_bench.data.adapters._common import (
 )
 from fsfer_bench.data.adapters.folder import OWN_DATA
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 VERSION = "1"
 LAYOUT = f"{MANIFEST} with columns path,label[,subject][,domain], paths relative to its folder and inside it"

@@ -14,7 +14,7 @@ from pathlib import Path
 from fsfer_bench.data.adapters._common import MANIFEST, Listing, register_layout
 from fsfer_bench.data.adapters.folder import looks_like_class_folders, scan_class_folders
 from fsfer_bench.data.adapters.manifest import has_manifest, scan_manifest
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 LAYOUT = f"{MANIFEST} (path,label,subject) of the peak frames, or one sub-folder per class (see docs/datasets.md)"
 

@@ -19,9 +19,9 @@ from fsfer_bench.data.adapters._common import (
     read_text,
     register_layout,
 )
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import is_regular
 from fsfer_bench.data.vocabulary import sort_classes
-from fsfer_bench.registry import LoadOptions
 
 VERSION = "1"
 LABEL_FILE = "EmoLabel/list_patition_label.txt"  # sic: the dataset's spelling

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fsfer_bench.data.adapters._common import Listing, register_layout, subfolders
 from fsfer_bench.data.adapters.folder import has_class_folders, scan_class_folders
-from fsfer_bench.registry import LoadOptions
+from fsfer_bench.data.options import LoadOptions
 
 #: Matched exactly: FER2013's image export uses lower-case `train` and `test`.
 PARTITIONS = ("Train", "Val")

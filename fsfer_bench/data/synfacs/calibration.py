@@ -26,8 +26,8 @@ the calibration moved here; the calibration tests pass on this set too.
 from __future__ import annotations
 
 from fsfer_bench.data.dataset import FaceDataset
+from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import ConfigError
-from fsfer_bench.registry import LoadOptions
 
 #: The first calibration person (per domain); the registered sets hold people 0 to 199.
 CALIBRATION_FIRST_SUBJECT = 100_000

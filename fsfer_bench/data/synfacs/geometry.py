@@ -22,11 +22,6 @@ def cos_sin(t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     return (1.0 - t * t) / d, 2.0 * t / d
 
 
-def angle_to_t(degrees: float) -> float:
-    """The rational parameter of an angle; only for turning constants into parameters."""
-    return float(np.tan(np.radians(degrees) / 2.0))
-
-
 @lru_cache(maxsize=8)
 def unit_circle(n: int) -> np.ndarray:
     """(n, 2) points around the unit circle, evenly enough spaced for small polygons."""

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the tables and figures of results/README.md from the committed records,
+# Regenerates the tables and figures of results/reference/README.md from the committed records,
 # with the harness's own `report` and `plot` commands. Reads the store; never writes to it.
 # tests/test_reference_results.py checks that README.md still holds exactly these tables.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 # Rows: the floor, geometry, episodic meta-learners, pretrain-then-adapt, EGS-Net and its ablations.
 learned=protonet,matchingnet,relationnet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet-joint,egsnet
@@ -17,13 +17,13 @@ for group in "${groups[@]}"; do
   read -r name splits methods <<<"$group"
   for format in latex markdown; do
     extension=$([ "$format" = latex ] && echo tex || echo md)
-    fsfer-bench report --results results --splits "$splits" --methods "$methods" --format "$format" \
-      --label "tab:$name" --out "results/tables/$name.$extension"
+    fsfer-bench report --results results/reference --splits "$splits" --methods "$methods" --format "$format" \
+      --label "tab:$name" --out "results/reference/tables/$name.$extension"
   done
 done
-fsfer-bench report --results results --splits SynFACS_C,SynFACS_B,CFEE_C,CFEE_B,CKplus \
+fsfer-bench report --results results/reference --splits SynFACS_C,SynFACS_B,CFEE_C,CFEE_B,CKplus \
   --methods "pixels,landmarks,$learned" --format latex --standalone \
-  --label tab:reference --out results/tables/reference_standalone.tex --caption "$(cat <<'TEXT'
+  --label tab:reference --out results/reference/tables/reference_standalone.tex --caption "$(cat <<'TEXT'
 Reference results of fsfer-bench (seed 0, quick profile): 5-way accuracy (\%), mean $\pm$ 95\% confidence
 interval over 600 shared test episodes. On SynFACS, \texttt{landmarks} reads the renderer's exact landmarks:
 an upper bound for geometry, not a fair baseline; on CFEE it uses dlib's detections.
@@ -31,40 +31,40 @@ TEXT
 )"
 
 for split in SynFACS_C CFEE_C CKplus; do
-  fsfer-bench plot shots --results results --split "$split" --out "results/plots/shots_$split.png"
+  fsfer-bench plot shots --results results/reference --split "$split" --out "results/reference/plots/shots_$split.png"
 done
-fsfer-bench plot per-class --results results --split SynFACS_C --shot 5 --methods pixels,protonet,egsnet \
-  --out results/plots/per_class_SynFACS_C_5shot.png
-fsfer-bench plot confusion --results results --method egsnet --split SynFACS_C --shot 5 \
-  --out results/plots/confusion_egsnet_SynFACS_C_5shot.png
-fsfer-bench plot histogram --results results --split SynFACS_C --shot 5 --methods protonet,egsnet-sim,egsnet \
-  --out results/plots/histogram_SynFACS_C_5shot.png
+fsfer-bench plot per-class --results results/reference --split SynFACS_C --shot 5 --methods pixels,protonet,egsnet \
+  --out results/reference/plots/per_class_SynFACS_C_5shot.png
+fsfer-bench plot confusion --results results/reference --method egsnet --split SynFACS_C --shot 5 \
+  --out results/reference/plots/confusion_egsnet_SynFACS_C_5shot.png
+fsfer-bench plot histogram --results results/reference --split SynFACS_C --shot 5 --methods protonet,egsnet-sim,egsnet \
+  --out results/reference/plots/histogram_SynFACS_C_5shot.png
 
 # The seed study (run_seed_study.sh): each seed's row, and each paired comparison across seeds.
-study=(--results results/seed_study --methods protonet,egsnet-sim,egsnet-joint,egsnet)
+study=(--results results/reference/seed_study --methods protonet,egsnet-sim,egsnet-joint,egsnet)
 fsfer-bench report "${study[@]}" --splits SynFACS_C,CFEE_C --no-pool-seeds --format markdown \
-  --out results/tables/seed_study.md
+  --out results/reference/tables/seed_study.md
 for split in SynFACS_C CFEE_C; do
   for other in protonet egsnet-sim egsnet-joint; do
     for shot in 1 5; do
-      fsfer-bench compare egsnet "$other" --results results/seed_study --split "$split" --shot "$shot"
+      fsfer-bench compare egsnet "$other" --results results/reference/seed_study --split "$split" --shot "$shot"
       echo
     done
   done
-done >results/tables/seed_study_compare.txt
+done >results/reference/tables/seed_study_compare.txt
 
 # Paste each markdown table into README.md between its markers.
 python - <<'EOF'
 import re
 from pathlib import Path
 
-readme = Path("results/README.md")
+readme = Path("results/reference/README.md")
 text = readme.read_text()
 for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus", "seed_study", "seed_study_compare"):
-    path = Path(f"results/tables/{name}.md")
+    path = Path(f"results/reference/tables/{name}.md")
     table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
     marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
     text = marker.sub(lambda m: m.group(1) + table + m.group(2), text)
 readme.write_text(text)
 EOF
-echo "updated results/README.md"
+echo "updated results/reference/README.md"

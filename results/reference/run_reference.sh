@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Regenerates the reference records in results/ with the harness's own commands:
+# Regenerates the reference records in results/reference/ with the harness's own commands:
 # every registered method, seed 0, 1- and 5-shot, 600 episodes, the quick profile.
 # Needs the shared real-data samples at ../shared/datasets (see its README).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 methods=pixels,protonet,matchingnet,maml,relationnet,baseline,baseline++,simpleshot,egsnet,egsnet-joint,egsnet-sim
-common=(--shots 1,5 --seeds 0 --episodes 600 --profile quick --jobs 2 --out results)
+common=(--shots 1,5 --seeds 0 --episodes 600 --profile quick --jobs 2 --out results/reference)
 
 # Rendered faces: train on lab basic expressions, test on wild compound (C) and wild basic (B).
 fsfer-bench sweep --methods "$methods,landmarks" --splits SynFACS_C,SynFACS_B "${common[@]}"
