@@ -24,11 +24,13 @@ def _methods() -> None:
     from fsfer_bench.methods import FeatureMethod
     from fsfer_bench.registry import get_method, method_names
 
-    for name in method_names():
+    names = method_names()
+    width = max(map(len, names), default=0)  # plugin names can be long: keep the columns aligned
+    for name in names:
         cls = get_method(name)
         path = "fast" if issubclass(cls, FeatureMethod) else "per-episode"
         queries = "transductive" if cls.transductive else "inductive"  # with the method's default options
-        click.echo(f"{name:<16} {cls.training_loop:<18} {path:<12} {queries:<13} {_first_line(cls)}")
+        click.echo(f"{name:<{width}}  {cls.training_loop:<18} {path:<12} {queries:<13} {_first_line(cls)}")
 
 
 def _splits() -> None:

@@ -43,25 +43,22 @@ fsfer-bench plot histogram --results results/reference --split SynFACS_C --shot 
 # The seed study (run_seed_study.sh): five training seeds per method on one episode set per split and
 # shot; cells pool the seeds (mean of per-seed means, t-interval and paired tests over seeds).
 study=results/reference/seed_study
-equal=results/reference/seed_study_equal_images
 fsfer-bench report --results "$study" --methods protonet,egsnet-sim,egsnet-joint,egsnet,egsnet-private \
   --splits SynFACS_C,CFEE_C --format markdown --out results/reference/tables/seed_study.md
-fsfer-bench report --results "$equal" --methods protonet,egsnet-sim,egsnet \
-  --splits SynFACS_C,CFEE_C --format markdown --out results/reference/tables/seed_study_equal_images.md
-compare_all() { # store, then the methods egsnet is compared with
-  local store=$1
+compare_with() { # split, then the methods egsnet is compared with
+  local split=$1
   shift
-  for split in SynFACS_C CFEE_C; do
-    for other in "$@"; do
-      for shot in 1 5; do
-        fsfer-bench compare egsnet "$other" --results "$store" --split "$split" --shot "$shot"
-        echo
-      done
+  for other in "$@"; do
+    for shot in 1 5; do
+      fsfer-bench compare egsnet "$other" --results "$study" --split "$split" --shot "$shot"
+      echo
     done
   done
 }
-compare_all "$study" protonet egsnet-sim egsnet-joint egsnet-private >results/reference/tables/seed_study_compare.txt
-compare_all "$equal" protonet egsnet-sim >results/reference/tables/seed_study_equal_images_compare.txt
+{
+  compare_with SynFACS_C protonet egsnet-sim egsnet-joint egsnet-private
+  compare_with CFEE_C protonet egsnet-sim egsnet-joint # egsnet-private was not run on CFEE_C
+} >results/reference/tables/seed_study_compare.txt
 
 # Paste each markdown table into README.md between its markers.
 python - <<'EOF'
@@ -70,8 +67,7 @@ from pathlib import Path
 
 readme = Path("results/reference/README.md")
 text = readme.read_text()
-for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus", "seed_study", "seed_study_compare",
-             "seed_study_equal_images", "seed_study_equal_images_compare"):
+for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus", "seed_study", "seed_study_compare"):
     path = Path(f"results/reference/tables/{name}.md")
     table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
     marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
