@@ -84,7 +84,7 @@ def record(
         "accuracies": [round(float(a), 4) for a in accs],
         "classes": list(classes),
         "confusion": confusion(method, classes, level),
-        "episode_hash": episode_hash or f"ep-{split}-{shot}-{seed}-{len(accs)}",
+        "episode_hash": episode_hash or f"ep-{split}-{shot}-{len(accs)}",  # one test set for every training seed
         **extra,
     }
 

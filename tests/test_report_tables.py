@@ -172,6 +172,14 @@ def test_pooled_cells_pair_only_if_every_seeds_episodes_match(tmp_path):
     assert _marks(_table(tmp_path))["B"] is Mark.UNPAIRED
 
 
+def test_pooled_seeds_that_faced_different_episode_sets_are_not_tested(tmp_path):
+    store = Store(tmp_path)
+    for method, level in {"A": 65.0, "B": 60.0}.items():
+        for seed in (0, 1):  # both methods met the same episodes seed by seed, but each seed another set
+            store.write(record(method, seed=seed, level=level, episode_hash=f"set-of-seed-{seed}"))
+    assert _marks(_table(tmp_path))["B"] is Mark.UNPAIRED
+
+
 def test_seeds_listed_apart_give_a_row_per_seed(tmp_path):
     _two_seed_store(tmp_path, b_seed1_hash="different")
     table = _table(tmp_path, pool_seeds=False)

@@ -105,12 +105,15 @@ class Cell:
         return len(self.accuracies)
 
     def pairs_with(self, other: Cell) -> bool:
-        """True if both cells ran the very same episodes, seed by seed, in the same order."""
-        return (self.seeds, self.episode_hashes, self.episode_counts) == (
+        """True if both cells ran the very same episodes, seed by seed, in the same order, and, where seeds
+        are pooled, every seed faced one episode set: a seed study varies training on a fixed test, and a
+        change of test episodes between seeds would be mixed into the retraining variance."""
+        same = (self.seeds, self.episode_hashes, self.episode_counts) == (
             other.seeds,
             other.episode_hashes,
             other.episode_counts,
         )
+        return same and (not self.across_seeds or len(set(self.episode_hashes)) == 1)
 
     def paired_pvalue(self, other: Cell) -> float:
         """Two-sided p-value of "same mean" against a paired cell: over per-seed paired differences
