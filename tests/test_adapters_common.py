@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fsfer_bench.data.adapters._common import cache_key
+from fsfer_bench.data.adapters._common import cache_key, read_csv, read_text
 from fsfer_bench.data.images import DecodeJob, decode_files
 from fsfer_bench.data.loading import DataSources, detect_layout, load_dataset
 from fsfer_bench.data.options import LoadOptions
@@ -139,3 +139,33 @@ def test_relative_box_and_in_memory_pixels(tmp_path):
     images, kept = decode_files([job, DecodeJob("grid:1", 8, pixels=np.full((4, 4), 7, np.uint8))])
     assert kept.tolist() == [0, 1]
     assert images[0].min() > 200 and np.all(images[1] == 7)
+
+
+LABEL_READERS = {"read_text": read_text, "read_csv": lambda path: read_csv(path, ["label"])}
+
+
+@pytest.mark.parametrize("reader", LABEL_READERS.values(), ids=LABEL_READERS.keys())
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "label file .*labels.csv is missing"),
+        (b"label\n\xff\xfe\xfa\n", "label file .*labels.csv is garbled: not UTF-8 text"),
+        ("dir", "cannot read label file"),
+    ],
+    ids=["missing", "not-utf8", "directory"],
+)
+def test_label_readers_name_the_file_and_the_problem(tmp_path, reader, content, message):
+    path = tmp_path / "labels.csv"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        reader(path)
+
+
+def test_a_csv_error_names_the_label_file(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("label\n" + "x" * 200_000 + "\n")  # over the csv module's field size limit
+    with pytest.raises(DataError, match="label file .*labels.csv is garbled: field larger than field limit"):
+        read_csv(path, ["label"])

@@ -164,6 +164,25 @@ def _seed_option(command: Callable) -> Callable:
     return click.option("--seed", type=int, help="Plot one seed's runs.  [default: all seeds, pooled]")(command)
 
 
+def _figure_options(command: Callable) -> Callable:
+    """The options every figure takes after its own: which seed and width, which store, which file."""
+    for option in (friendly_errors, _out_option, _results_option, _way_option, _seed_option):
+        command = option(command)
+    return command
+
+
+def _split_figure(name: str, *, shot: bool) -> Callable[[Callable], Callable]:
+    """A `plot NAME` command of the methods' runs on one --split (at one --shot where `shot`)."""
+
+    def decorate(command: Callable) -> Callable:
+        command = _methods_option(_figure_options(command))
+        if shot:
+            command = click.option("--shot", "-k", type=int, required=True, help="Shots per class.")(command)
+        return plot.command(name)(click.option("--split", "-s", required=True, help="The split to plot.")(command))
+
+    return decorate
+
+
 def _plot_cells(results_dir: str, methods: str | None, split: str, shot: int | None, seed: int | None,
                 way: int | None) -> list:  # fmt: skip
     from fsfer_bench.report.cells import make_cells
@@ -181,14 +200,7 @@ def _save(fig: Any, out: str) -> None:
     click.echo(f"wrote {save_figure(fig, out)}", err=True)
 
 
-@plot.command("shots")
-@click.option("--split", "-s", required=True, help="The split to plot.")
-@_methods_option
-@_seed_option
-@_way_option
-@_results_option
-@_out_option
-@friendly_errors
+@_split_figure("shots", shot=False)
 def plot_shots(split: str, methods: str | None, seed: int | None, way: int | None, results_dir: str,
                out: str) -> None:  # fmt: skip
     """Accuracy against shots on SPLIT, one line per method, with 95% CI bars."""
@@ -197,15 +209,7 @@ def plot_shots(split: str, methods: str | None, seed: int | None, way: int | Non
     _save(shots_figure(_plot_cells(results_dir, methods, split, None, seed, way)), out)
 
 
-@plot.command("per-class")
-@click.option("--split", "-s", required=True, help="The split to plot.")
-@click.option("--shot", "-k", type=int, required=True, help="Shots per class.")
-@_methods_option
-@_seed_option
-@_way_option
-@_results_option
-@_out_option
-@friendly_errors
+@_split_figure("per-class", shot=True)
 def plot_per_class(split: str, shot: int, methods: str | None, seed: int | None, way: int | None,
                    results_dir: str, out: str) -> None:  # fmt: skip
     """Accuracy on each class of SPLIT (from the confusion counts): which classes are hard."""
@@ -220,11 +224,7 @@ def plot_per_class(split: str, shot: int, methods: str | None, seed: int | None,
 @click.option("--method", "-m", help="Method, with --split and --shot, instead of --record.")
 @click.option("--split", "-s", help="Split, with --method.")
 @click.option("--shot", "-k", type=int, help="Shots per class, with --method.")
-@_seed_option
-@_way_option
-@_results_option
-@_out_option
-@friendly_errors
+@_figure_options
 def plot_confusion(record_id: str | None, method: str | None, split: str | None, shot: int | None,
                    seed: int | None, way: int | None, results_dir: str, out: str) -> None:  # fmt: skip
     """Confusion matrix of one run (--record), or of --method on --split at --shot (seeds pooled)."""
@@ -252,15 +252,7 @@ def _record_cell(results_dir: str, record_id: str) -> Any:
     return make_cells(match, pool_seeds=False)[0]
 
 
-@plot.command("histogram")
-@click.option("--split", "-s", required=True, help="The split to plot.")
-@click.option("--shot", "-k", type=int, required=True, help="Shots per class.")
-@_methods_option
-@_seed_option
-@_way_option
-@_results_option
-@_out_option
-@friendly_errors
+@_split_figure("histogram", shot=True)
 def plot_histogram(split: str, shot: int, methods: str | None, seed: int | None, way: int | None,
                    results_dir: str, out: str) -> None:  # fmt: skip
     """Histogram of per-episode accuracy on SPLIT at SHOT, one outline per method."""

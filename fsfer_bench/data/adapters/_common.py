@@ -14,6 +14,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -338,15 +339,23 @@ def any_image(folder: Path, recursive: bool = False) -> bool:
 
 def read_text(path: Path) -> str:
     """A label file's text, or a DataError saying it is missing, not a regular file, too big or not text."""
+    with _label_file_errors(path), open_regular(path, MAX_TEXT_BYTES) as f:
+        return f.read().decode("utf-8-sig")
+
+
+@contextmanager
+def _label_file_errors(path: Path) -> Iterator[None]:
+    """Turn what reading label file `path` can raise into one DataError, for every reader alike."""
     try:
-        with open_regular(path, MAX_TEXT_BYTES) as f:
-            return f.read().decode("utf-8-sig")
+        yield
     except UnsafePathError as exc:
         raise DataError(f"cannot read label file: {exc}") from None
     except FileNotFoundError:
         raise DataError(f"label file {path} is missing") from None
     except UnicodeDecodeError:
         raise DataError(f"label file {path} is garbled: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise DataError(f"label file {path} is garbled: {exc}") from None
     except OSError as exc:
         raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
@@ -362,31 +371,20 @@ def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, s
 
 def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """`read_csv`, streamed, for label files too big to hold twice (FER2013's 290 MB)."""
-    try:
-        with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            names = [h.lower() for h in header]
-            missing = [r for r in required if r.lower() not in names]
-            if missing:
-                columns = ", ".join(header) or "(empty)"
-                raise DataError(
-                    f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
-                    f"(its header is: {columns}){_separator_hint(header)}"
-                )
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
-    except UnsafePathError as exc:
-        raise DataError(f"cannot read label file: {exc}") from None
-    except FileNotFoundError:
-        raise DataError(f"label file {path} is missing") from None
-    except UnicodeDecodeError:
-        raise DataError(f"label file {path} is garbled: not UTF-8 text") from None
-    except csv.Error as exc:
-        raise DataError(f"label file {path} is garbled: {exc}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
+    with _label_file_errors(path), io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        names = [h.lower() for h in header]
+        missing = [r for r in required if r.lower() not in names]
+        if missing:
+            columns = ", ".join(header) or "(empty)"
+            raise DataError(
+                f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
+                f"(its header is: {columns}){_separator_hint(header)}"
+            )
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
 
 
 def _separator_hint(header: list[str]) -> str:

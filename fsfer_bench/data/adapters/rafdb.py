@@ -71,25 +71,21 @@ def _has_part(part: str) -> Callable[[Path], bool]:
     return lambda folder: is_regular(folder / part / LABEL_FILE)
 
 
-@register_layout(
-    "RAF-DB",
-    database="RAF-DB",
-    folders=("RAF-DB", "RAFDB", "RAF"),
-    layout=f"basic/{LABEL_FILE} + basic/Image/aligned/*_aligned.jpg",
-    source=SOURCE,
-    looks_like=_has_part("basic"),
-)
-def scan_basic(folder: Path, options: LoadOptions) -> Listing:
-    return scan_part(folder, "basic", BASIC, "RAF-DB")
+def _register_part(name: str, part: str, table: dict[int, str]) -> Callable[[Path, LoadOptions], Listing]:
+    """Register one part of RAF-DB as dataset `name`: the parts differ only in their folder and label table."""
+
+    def scan(folder: Path, options: LoadOptions) -> Listing:
+        return scan_part(folder, part, table, name)
+
+    return register_layout(
+        name,
+        database="RAF-DB",
+        folders=("RAF-DB", "RAFDB", "RAF"),
+        layout=f"{part}/{LABEL_FILE} + {part}/Image/aligned/*_aligned.jpg",
+        source=SOURCE,
+        looks_like=_has_part(part),
+    )(scan)
 
 
-@register_layout(
-    "RAF-DB-compound",
-    database="RAF-DB",
-    folders=("RAF-DB", "RAFDB", "RAF"),
-    layout=f"compound/{LABEL_FILE} + compound/Image/aligned/*_aligned.jpg",
-    source=SOURCE,
-    looks_like=_has_part("compound"),
-)
-def scan_compound(folder: Path, options: LoadOptions) -> Listing:
-    return scan_part(folder, "compound", COMPOUND, "RAF-DB-compound")
+scan_basic = _register_part("RAF-DB", "basic", BASIC)
+scan_compound = _register_part("RAF-DB-compound", "compound", COMPOUND)
