@@ -73,14 +73,14 @@ def _pause_after_checkpoint(spec: str) -> None:
     first_run = os.environ.get("SLURM_RESTART_COUNT", "0") == "0"
     if not first_run or (task and os.environ.get("SLURM_ARRAY_TASK_ID") != task[0]):
         return
-    save = training._Loop.save
+    save = training.Trainer.save
 
-    def save_then_pause(self: training._Loop, path) -> None:
+    def save_then_pause(self: training.Trainer, path) -> None:
         save(self, path)
-        if self.step == int(step):
+        if self.state().step == int(step):
             time.sleep(float(seconds))
 
-    training._Loop.save = save_then_pause  # type: ignore[method-assign]
+    training.Trainer.save = save_then_pause  # type: ignore[method-assign]
 
 
 register()

@@ -140,6 +140,13 @@ def test_a_sweep_of_8_cells_runs_as_a_2_task_array_quietly(slurm_cluster, tmp_pa
     print(f"8-cell sweep on Slurm: {seconds:.1f} s")
 
 
+def _checkpoint(out: Path, cell) -> Path:
+    """Where the training of `cell` checkpoints: the model cache names it by the settings and the pool's content."""
+    from fsfer_bench.experiment import build_pools, training_hash
+
+    return out / "models" / f"{training_hash(cell.config, build_pools(cell.config).train)}.ckpt.pt"
+
+
 def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_completes_them(
     slurm_cluster, tmp_path, start
 ):
@@ -147,7 +154,7 @@ def test_a_cancelled_task_fails_its_cells_within_the_lease_and_retry_failed_comp
     longer = ("train.steps=6", "train.checkpoint_every=2")
     cells = grid(out, *longer).cells()
     first = training_groups(cells)[0]  # array task 0's cells
-    checkpoint = out / "models" / f"{first[0].training_hash}.ckpt.pt"
+    checkpoint = _checkpoint(out, first[0])
     args = sweep_args(out, *(f"--set={a}" for a in longer))
     sweep = start(args, FSFER_TEST_PAUSE_AT_CHECKPOINT="2:600:0")  # task 0 stops for 10 minutes mid-training
     wait_for(checkpoint.exists, "checkpoint of task 0", sweep, slurm_cluster)
@@ -181,7 +188,7 @@ def test_a_requeued_task_resumes_from_its_checkpoint_to_the_uninterrupted_number
     out, clean = tmp_path / "requeued", tmp_path / "clean"
     longer = ("train.steps=8", "train.checkpoint_every=2")
     (training,) = training_groups(grid(out, *longer, seeds=(0,)).cells())
-    checkpoint = out / "models" / f"{training[0].training_hash}.ckpt.pt"
+    checkpoint = _checkpoint(out, training[0])
     args = sweep_args(out, *(f"--set={a}" for a in longer), "--requeue", "--format", "json", seeds="0")
     sweep = start(args, FSFER_TEST_PAUSE_AT_CHECKPOINT="2:600")  # the first run stops after step 2's checkpoint
     wait_for(checkpoint.exists, "checkpoint", sweep, slurm_cluster)
