@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,10 +80,8 @@ def evaluate(
                 method, pool, episodes, device=device, feature_cache=feature_cache, batch_size=batch_size,
                 progress=progress, cache=cache,
             )  # fmt: skip
-            if path == "feature-cache":
-                with one_thread():
-                    accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
-            else:
+            # classifying cached features is tiny ops: one thread (see one_thread); a per-episode pass embeds
+            with one_thread() if path == "feature-cache" else nullcontext():
                 accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
     finally:
         method.train(was_training)
