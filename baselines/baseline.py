@@ -78,6 +78,7 @@ class _FineTuned(FeatureMethod):
     """Batch pretraining on the base classes, then a new classifier fine-tuned per episode."""
 
     Options = Options
+    test_time_options = frozenset({"finetune_steps", "finetune_lr"})
     training_loop = "batch"
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:

@@ -65,6 +65,7 @@ class GeometryAppearance(FeatureMethod):
     """Nearest centroid on whitened landmark geometry + L2-normalised pretrained features (needs landmarks)."""
 
     Options = Options
+    test_time_options = frozenset({"geometry_weight", "feature_weight"})
     training_loop = "batch"
     inputs = "images+landmarks"
     profiles = SimpleShot.profiles  # the same pretraining as SimpleShot's: the feature part is its L2 variant

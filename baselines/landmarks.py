@@ -70,8 +70,12 @@ def shape_vectors(points: torch.Tensor) -> torch.Tensor:
 
 
 def whitened(points: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor) -> torch.Tensor:
-    """(B, 68, 2) pixel landmarks -> (B, 136) normalised shapes, centred and whitened."""
-    return (shape_vectors(points) - mean) @ whitening
+    """(B, 68, 2) pixel landmarks -> (B, 136) normalised shapes, centred and whitened.
+
+    An image whose face was not found (`--face-align` fallback: NaN landmarks) is put at
+    the mean shape, the origin, instead of letting NaN poison its whole episode; the
+    record counts such images (`face_align_fallbacks`)."""
+    return torch.nan_to_num((shape_vectors(points) - mean) @ whitening, nan=0.0)
 
 
 def fit_whitening(
@@ -83,11 +87,12 @@ def fit_whitening(
         return None
     shapes, labels = [], []
     for points, batch_labels in batches:
-        shapes.append(shape_vectors(points).double())
-        labels.append(batch_labels)
-    if not shapes:
+        found = torch.isfinite(points).flatten(1).all(1)  # images without a detected face carry NaN landmarks
+        shapes.append(shape_vectors(points[found]).double())
+        labels.append(batch_labels[found])
+    x, y = (torch.cat(shapes), torch.cat(labels)) if shapes else (None, None)
+    if x is None or len(x) < 2:
         return None
-    x, y = torch.cat(shapes), torch.cat(labels)
     mean = x.mean(0)
     centred = x - (class_means(x, y)[y] if options.whiten == "within" else mean)
     covariance = centred.T @ centred / max(1, len(x) - 1)

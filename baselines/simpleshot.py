@@ -44,6 +44,7 @@ class SimpleShot(FeatureMethod):
     """Batch pretraining; nearest centroid on none / L2 / CL2N-normalised features."""
 
     Options = Options
+    test_time_options = frozenset({"norm"})
     training_loop = "batch"
     profiles = {
         # CPU: Conv-4 at 64 px, 120 batches of 64: 113 s of one core in the reference run (results/reference/,

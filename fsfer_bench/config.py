@@ -28,7 +28,7 @@ from typing import Any
 
 from fsfer_bench.backbones import check_weights_settings
 from fsfer_bench.errors import ConfigError
-from fsfer_bench.methods import TrainSettings
+from fsfer_bench.methods import OPTIMISERS, REGIMES, SCHEDULES, TrainSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,14 +81,22 @@ class RunConfig:
     def training_hash(self) -> str:
         """The settings that shape the trained model, not what it is evaluated on.
 
-        Leaves out the episode seed, the test episodes' shape, `subject_disjoint` and
-        `allow_overlap` (test-time or permission flags that training ignores). The
-        record's training hash adds the training pool's content to this
+        Leaves out the episode seed, the test episodes' shape, `subject_disjoint`,
+        `allow_overlap` (test-time or permission flags that training ignores) and the
+        method's test-time options (training runs with their defaults). The record's
+        training hash adds the training pool's content to this
         (`experiment.training_hash`), which settings alone cannot know.
         """
+        from fsfer_bench.registry import get_method
+
         keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "weights_preset",
                 "face_align", "align_margin", "label_map", "strict", "train", "options")  # fmt: skip
-        return _hash({k: self.to_dict()[k] for k in keys})
+        settings = {k: self.to_dict()[k] for k in keys}
+        # Options that act only at test time (a method's `test_time_options`) leave the identity, so one
+        # trained model serves every value of them: e.g. the geometry weight of `landmarks+features`.
+        test_time = get_method(self.method).test_time_options
+        settings["options"] = {k: v for k, v in settings["options"].items() if k not in test_time}
+        return _hash(settings)
 
 
 _NOT_HASHED = {"out", "device", "data_root", "data_paths"}
@@ -226,7 +234,15 @@ TRAIN_RULES: dict[str, Rule] = {
     "steps": Rule(int, min=0, max=INT_MAX),
     "lr": Rule(float, above=0, max=10),
     "weight_decay": Rule(float, min=0, max=10),
-    "schedule": Rule(str, choices=("cosine", "constant")),
+    "schedule": Rule(str, choices=SCHEDULES),
+    "warmup_steps": Rule(int, min=0, max=INT_MAX),
+    "step_size": Rule(int, min=0, max=INT_MAX, hint="0: a third of the stage"),
+    "gamma": Rule(float, above=0, max=1),
+    "optimizer": Rule(str, choices=OPTIMISERS),
+    "momentum": Rule(float, min=0, below=1),
+    "nesterov": _SWITCH,
+    "regime": Rule(str, choices=REGIMES),
+    "backbone_lr_scale": Rule(float, min=0, max=10, hint="the backbone's learning rate over the head's"),
     "batch_size": _COUNT,
     "way": Rule(int, min=2, max=INT_MAX, hint="an episode needs two classes to tell apart"),
     "shot": _COUNT,

@@ -9,6 +9,7 @@ Everything the CLI's `run` does is here, callable from Python:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import uuid
@@ -28,7 +29,7 @@ from fsfer_bench.episodes import EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, Progress, evaluate, no_progress
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
-from fsfer_bench.methods import FewShotMethod
+from fsfer_bench.methods import FewShotMethod, TrainSettings
 from fsfer_bench.model_cache import CacheMiss, ModelCache
 from fsfer_bench.record import Record
 from fsfer_bench.registry import dataset_names, get_dataset, get_method
@@ -173,15 +174,38 @@ def train(
     checkpoint: Path | None = None,
     resume: bool = False,
 ) -> tuple[FewShotMethod, TrainingReport]:
-    """Build and train the method; torch's global RNG is seeded and restored around it."""
+    """Build and train the method; torch's global RNG is seeded and restored around it.
+
+    Training (validation and model selection included) runs with the method's
+    test-time options at their defaults; the requested values are set afterwards.
+    So a model's weights never depend on them, which is what lets the training
+    hash leave them out (`RunConfig.training_hash`).
+    """
+    method_cls = get_method(config.method)
+    test_time = method_cls.test_time_options
+    training = replace(config, options={k: v for k, v in config.options.items() if k not in test_time})
     with torch.random.fork_rng(devices=[]), reproducible_training(device):
         torch.manual_seed(config.seed)
-        method = build_method(config, len(pool.classes)).to(device)
+        method = build_method(training, len(pool.classes)).to(device)
         report = fit(
             method, pool, config.train, seed=config.seed, device=device, progress=progress,
             checkpoint=checkpoint, resume=resume,
         )  # fmt: skip
+    method.options = method_options(config, method_cls)
     return method, report
+
+
+def method_variant(config: RunConfig) -> str:
+    """The training settings and method options `config` sets away from the method's profile (and the
+    defaults under it), as "train.steps=246, norm=l2" (settings, then options, each in key order); ""
+    when the run is the profile as it stands. Tables name a run by its method and this."""
+    method_cls = get_method(config.method)
+    profile = method_cls.profiles.get(config.profile, {})
+    train = {**dataclasses.asdict(TrainSettings()), **profile.get("train", {})}
+    options = {**{f.name: f.default for f in dataclasses.fields(method_cls.Options)}, **profile.get("options", {})}
+    changed = [f"train.{k}={v}" for k, v in sorted(dataclasses.asdict(config.train).items()) if train.get(k) != v]
+    changed += [f"{k}={v}" for k, v in sorted(config.options.items()) if k in options and options[k] != v]
+    return ", ".join(changed)
 
 
 def training_hash(config: RunConfig, pool: FaceDataset) -> str:
@@ -258,7 +282,7 @@ def run(
         }
         record = Record.from_run(
             replace(config, shots=(shot,)), pools, episodes, result, report, run_id, device,
-            key, reused, environment(), protocol=protocol,
+            key, reused, environment(), protocol=protocol, variant=method_variant(config),
         )  # fmt: skip
         store.write(record, episodes)
         records.append(record)

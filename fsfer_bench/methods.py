@@ -85,6 +85,8 @@ class StepData:
 
 OPTIMISERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
+#: How much of a (typically pretrained) backbone training may change; see `TrainSettings.regime`.
+REGIMES = ("full", "linear-probe", "frozen")
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,14 @@ class TrainSettings:
     val_fraction: float = 0.15
     patience: int = 0  # final-stage validations without improvement before stopping; 0 never stops early
     checkpoint_every: int = 50
+    # Fine-tuning regime (issue 18), for starting from pretrained weights (--weights):
+    #   full          every parameter learns; the backbone's at `backbone_lr_scale` x the stage's rate,
+    #                 so a pretrained backbone can move more slowly than a new head (e.g. 0.1);
+    #   linear-probe  the backbone neither learns nor updates its BatchNorm statistics; only the
+    #                 method's own parameters (classifier, relation module, heads) train;
+    #   frozen        nothing trains: the test uses the backbone's features as loaded.
+    regime: str = "full"
+    backbone_lr_scale: float = 1.0
 
     def stage_optimiser(self) -> Optimiser:
         """The optimiser of a stage that does not choose its own."""
@@ -258,6 +268,11 @@ class FewShotMethod(nn.Module):
     #: Whether the answer for one query depends on the episode's other queries (e.g. BatchNorm over the query
     #: batch at test time). Such a method is tabulated with a mark: it sees the whole test batch at once.
     transductive: ClassVar[bool] = False
+    #: Options that change only how the trained model answers an episode, never what training does (e.g. a
+    #: nearest-centroid normalisation). They stay out of the training hash, so one trained model serves every
+    #: value: an ablation of them is paired on the same weights. Naming a training option here would wrongly
+    #: reuse a model trained with another value; tests/test_test_time_options.py checks each declaration.
+    test_time_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, backbone: Backbone, options: Any = None, num_base_classes: int = 0) -> None:
         super().__init__()

@@ -107,6 +107,8 @@ class Record:
     versions: dict = field(default_factory=dict)
     git_commit: str | None = None
     unknown_fields: list[str] = field(default_factory=list)  # filled by an upgrade, not measured
+    # the method options this run set away from its profile's, e.g. "geometry_weight=0.0"; "" for none
+    variant: str = ""
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -169,6 +171,7 @@ class Record:
         reused: bool,
         environment: dict,
         protocol: dict | None = None,
+        variant: str = "",
     ) -> Record:
         """The record of one shot of a run (`config` holds that one shot).
 
@@ -210,6 +213,7 @@ class Record:
             **environment,
             **{**PROTOCOL_UNKNOWN, **protocol},
             unknown_fields=[k for k in PROTOCOL_UNKNOWN if k not in protocol],
+            variant=variant,
         ).with_summary()
 
     def to_dict(self) -> dict:
@@ -231,6 +235,12 @@ class Record:
         return key in _FIELD_NAMES
 
     # --- what readers derive -----------------------------------------------------------------------------
+
+    @property
+    def row_name(self) -> str:
+        """What tables call the run: the method, and its `variant` in brackets, so that an ablation of an
+        option is a row of its own instead of replacing the method's default run."""
+        return f"{self.method} [{self.variant}]" if self.variant else self.method
 
     @property
     def image_size(self) -> int | None:
@@ -280,7 +290,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "episode_hash": str, "episode_seed": (int, type(None)), "record_id": str, "created": (str, type(None)),
     "train_on": list, "config": dict, "training": dict, "evaluation": dict, "classes": list, "confusion": list,
     "support_rule": str, "same_database": (bool, type(None)), "transductive": (bool, type(None)),
-    "train_duplicates_removed": (int, type(None)),
+    "train_duplicates_removed": (int, type(None)), "variant": str,
 }  # fmt: skip
 
 

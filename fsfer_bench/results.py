@@ -158,7 +158,7 @@ def read_record(path: str | Path) -> Record:
 def _row(path: Path, r: Record) -> dict:
     """The DataFrame row of a record: the columns that select and group, and the record itself."""
     return {
-        "method": r.method,
+        "method": r.row_name,  # a variant of a method's options is a row of its own
         "split": r.split,
         "way": r.way,
         "shot": r.shot,
@@ -180,7 +180,7 @@ def _row(path: Path, r: Record) -> dict:
     }
 
 
-def load(path: str | Path = "results") -> pd.DataFrame:
+def load(path: str | Path = "runs") -> pd.DataFrame:
     """All records under `path` as a DataFrame, one row per record (accuracies in percent).
 
     The `record` column holds each row's `Record`; the other columns are the ones

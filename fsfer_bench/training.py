@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset
 from fsfer_bench.episodes import EpisodeSampler, EpisodeSet, EpisodeSpec, sample_episodes
@@ -344,6 +345,8 @@ class Trainer:
             return False
         stage, step = self.stages[self.stage_index], self.stage_step
         self.method.train()
+        if self.settings.regime == "linear-probe":
+            self.method.backbone.eval()  # a probed backbone keeps its BatchNorm statistics too
         optimiser = self._optimiser(stage, self._phase(stage, step))
         lr = self._lr(stage, step)
         for group in optimiser.param_groups:
@@ -428,6 +431,8 @@ class Trainer:
     # ---- stages, phases and optimisers
 
     def _steps(self, stage: Stage) -> int:
+        if self.settings.regime == "frozen":
+            return 0
         return stage.steps if stage.steps is not None else self.settings.steps
 
     def _lr(self, stage: Stage, step: int) -> float:
@@ -444,11 +449,14 @@ class Trainer:
         return phase
 
     def _groups(self, stage: Stage, phase: str | None = None) -> list[ParamGroup]:
-        """The parameter groups that learn in `phase` of `stage` (all of the stage's without phases)."""
+        """The parameter groups that learn in `phase` of `stage` (all of the stage's without phases),
+        as the fine-tuning regime leaves them (see `regime_groups`)."""
         if stage.groups is None:
-            return [ParamGroup("all", tuple(p for p in self.method.parameters() if p.requires_grad))]
-        learners = None if phase is None else set(stage.phases[phase])
-        return [g for g in stage.groups if learners is None or g.name in learners]
+            groups = [ParamGroup("all", tuple(p for p in self.method.parameters() if p.requires_grad))]
+        else:
+            learners = None if phase is None else set(stage.phases[phase])
+            groups = [g for g in stage.groups if learners is None or g.name in learners]
+        return regime_groups(groups, self.method.backbone, self.settings)
 
     def _check(self, stage: Stage) -> None:
         """A stage's declaration must be whole: phases come with `phase_of`, and name groups it has."""
@@ -471,6 +479,11 @@ class Trainer:
                   if (params := [p for p in g.params if p.requires_grad])]  # fmt: skip
         if not groups:
             where = f" in phase '{phase}'" if phase else ""
+            if self.settings.regime == "linear-probe":
+                raise TrainingError(
+                    f"stage '{stage.name}' has nothing outside the backbone to train{where}, so a linear probe "
+                    "cannot train it; use train.regime=frozen (features as loaded) or full"
+                )
             raise TrainingError(f"stage '{stage.name}' has no parameters to train{where}")
         optimiser = stage.optimiser or self.settings.stage_optimiser()
         return optimiser.build(groups, self._lr(stage, 0))
@@ -587,6 +600,24 @@ class Trainer:
         self.data.restore(state["data"])
         torch.set_rng_state(torch_rng)
         self._started = time.perf_counter()
+
+
+def regime_groups(groups: list[ParamGroup], backbone: nn.Module, settings: TrainSettings) -> list[ParamGroup]:
+    """`groups` under the fine-tuning regime: the backbone's parameters leave every group for
+    "linear-probe"; for "full" with `backbone_lr_scale` != 1 each group's backbone share becomes
+    a group of its own ("<name>/backbone") at that scale. ("frozen" trains no step at all.)"""
+    if settings.regime == "full" and settings.backbone_lr_scale == 1.0:
+        return groups
+    in_backbone = {id(p) for p in backbone.parameters()}
+    out = []
+    for group in groups:
+        own = tuple(p for p in group.params if id(p) not in in_backbone)
+        shared = tuple(p for p in group.params if id(p) in in_backbone)
+        if own or settings.regime == "linear-probe":
+            out.append(ParamGroup(group.name, own, group.lr_scale))
+        if shared and settings.regime == "full":
+            out.append(ParamGroup(f"{group.name}/backbone", shared, group.lr_scale * settings.backbone_lr_scale))
+    return out
 
 
 def fit(

@@ -72,3 +72,19 @@ def test_data_without_landmarks_is_a_one_line_error_naming_face_align(tmp_path):
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1 and "Traceback" not in result.output
     assert "has no facial landmarks" in message and "--face-align" in message and "fsfer-bench[faces]" in message
+
+
+def test_images_without_a_found_face_are_left_out_of_the_whitening_and_sit_at_the_mean_shape():
+    """`--face-align` gives NaN landmarks where no face was found (a quarter of FER2013's 48 px crops):
+    the fit must equal the fit without them, and such an image must not turn its episode into NaN."""
+    from baselines.landmarks import fit_whitening, whitened
+
+    points, labels = torch.as_tensor(pools()[0].landmarks[:60]).float(), torch.arange(60) % 5
+    lost = points.clone()
+    lost[::4] = float("nan")
+    found = torch.isfinite(lost).flatten(1).all(1)
+    with_nan = fit_whitening([(lost, labels)], Options())
+    without = fit_whitening([(points[found], labels[found])], Options())
+    assert all(torch.equal(a, b) for a, b in zip(with_nan, without))
+    shapes = whitened(lost, *with_nan)
+    assert torch.isfinite(shapes).all() and shapes[0].abs().max() == 0
