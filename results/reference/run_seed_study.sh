@@ -7,8 +7,8 @@
 #
 # Budgets are equal in steps (150), not in images: a step of egsnet, egsnet-joint and
 # egsnet-private draws an episode and a batch (82 images), one of protonet and egsnet-sim an
-# episode (50); records store training.images_seen. The comparison at equal images seen
-# (protonet and egsnet-sim for 246 steps) is not run yet.
+# episode (50); records store training.images_seen. The last sweep gives protonet and egsnet-sim
+# EGS-Net's 12,300 images (246 steps); tables name those rows "protonet [train.steps=246]".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 study=results/reference/seed_study
@@ -18,4 +18,5 @@ fsfer-bench sweep --methods protonet,egsnet-sim,egsnet-joint,egsnet,egsnet-priva
   "${common[@]}" --out "$study"
 fsfer-bench sweep --methods protonet,egsnet-sim,egsnet-joint,egsnet --splits CFEE_C --train-on CKplus,JAFFE \
   --data-root ../shared/datasets "${common[@]}" --out "$study"
-
+# Equal images seen: 246 steps x 50 images = 12,300, EGS-Net's 150 x 82.
+fsfer-bench sweep --methods protonet,egsnet-sim --splits SynFACS_C --set train.steps=246 "${common[@]}" --out "$study"
