@@ -24,7 +24,8 @@ from fsfer_bench.splits import get_split
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
-STORES = [RESULTS, RESULTS / "seed_study"]  # the reference tables, and the seed study's own store
+# the quick-profile method tables, the seed study's own store, and the real-data (wild base) study
+STORES = [RESULTS, RESULTS / "seed_study", RESULTS / "wild"]
 
 pytestmark = pytest.mark.skipif(not RECORDS, reason="no reference records committed")
 
@@ -45,18 +46,24 @@ def test_seed_study_seeds_share_one_episode_set_per_cell() -> None:
         assert all(seeds == [0, 1, 2, 3, 4] for seeds in counts), counts
 
 
-def test_methods_on_a_cell_share_their_episodes() -> None:
+@pytest.mark.parametrize("store", [RESULTS, RESULTS / "wild"], ids=["quick", "wild"])
+def test_methods_on_a_cell_share_their_episodes(store: Path) -> None:
     """Every method faced the same test on each (split, shot): the paired tests in the tables rely on it."""
-    runs = load(RESULTS)
+    runs = load(store)
     for (split, shot), group in runs.groupby(["split", "shot"]):
         assert group["episode_hash"].nunique() == 1, f"{split} {shot}-shot: {sorted(set(group['episode_hash']))}"
         assert set(group["n_episodes"]) == {600}, f"{split} {shot}-shot"
+        assert set(group["episode_seed"]) == {0}, f"{split} {shot}-shot"
 
 
-def test_each_cell_has_one_record_per_seed() -> None:
-    runs = load(RESULTS)
+@pytest.mark.parametrize("store", STORES, ids=["quick", "seed_study", "wild"])
+def test_each_cell_has_one_record_per_seed_under_the_current_rules(store: Path) -> None:
+    runs = load(store)
     counts = runs.groupby(["method", "split", "shot", "seed"]).size()
     assert counts.max() == 1, counts[counts > 1]
+    records = list(runs["record"])
+    assert {r.support_rule for r in records} <= {"people", "images"}  # no record from before shots were people
+    assert all(r.training.get("model_selection") for r in records)  # each says whether selection ran
 
 
 @pytest.mark.slow  # regenerates every table and plot: about a minute

@@ -6,44 +6,59 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # Rows: the floor, geometry, episodic meta-learners, pretrain-then-adapt, EGS-Net and its ablations.
-learned=protonet,matchingnet,relationnet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet-joint,egsnet
-groups=(
-  "synfacs SynFACS_C,SynFACS_B pixels,$learned"
-  "synfacs_landmarks SynFACS_C,SynFACS_B pixels,landmarks,egsnet"
-  "cfee CFEE_C,CFEE_B pixels,landmarks,$learned"
-  "ckplus CKplus pixels,$learned"
-)
-for group in "${groups[@]}"; do
-  read -r name splits methods <<<"$group"
+learned=protonet,matchingnet,relationnet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet-joint,egsnet-private,egsnet
+features_only="landmarks+features [geometry_weight=0.0]" # the fusion's appearance part: its model, geometry off
+table() { # name, store, splits, methods: one table in LaTeX and markdown
   for format in latex markdown; do
     extension=$([ "$format" = latex ] && echo tex || echo md)
-    fsfer-bench report --results results/reference --splits "$splits" --methods "$methods" --format "$format" \
-      --label "tab:$name" --out "results/reference/tables/$name.$extension"
+    fsfer-bench report --results "$2" --splits "$3" --methods "$4" --format "$format" --label "tab:$1" \
+      --out "results/reference/tables/$1.$extension"
   done
-done
-fsfer-bench report --results results/reference --splits SynFACS_C,SynFACS_B,CFEE_C,CFEE_B,CKplus \
-  --methods "pixels,landmarks,$learned" --format latex --standalone \
-  --label tab:reference --out results/reference/tables/reference_standalone.tex --caption "$(cat <<'TEXT'
-Reference results of fsfer-bench (seed 0, quick profile): 5-way accuracy (\%), mean $\pm$ 95\% confidence
-interval over 600 shared test episodes. On SynFACS, \texttt{landmarks} reads the renderer's exact landmarks:
-an upper bound for geometry, not a fair baseline; on CFEE it uses dlib's detections.
+}
+quick=results/reference
+wild=results/reference/wild
+table synfacs $quick SynFACS_C,SynFACS_B "pixels,$learned"
+table synfacs_landmarks $quick SynFACS_C,SynFACS_B "pixels,landmarks,landmarks+features,egsnet"
+table ckplus $quick CKplus "pixels,$learned"
+table wild $wild CKplus,CFEE_B,CFEE_C "pixels,landmarks,landmarks+features,$features_only,$learned"
+fsfer-bench report --results $wild --splits CKplus,CFEE_B,CFEE_C --methods "pixels,landmarks,landmarks+features,$learned" \
+  --format latex --standalone --label tab:wild --out results/reference/tables/wild_standalone.tex --caption "$(cat <<'TEXT'
+Real faces (fsfer-bench reference, seed 0, long profile): trained on FER2013 + SFEW 2.0 (the \texttt{wild} base),
+face-aligned with dlib; 5-way accuracy (\%), mean $\pm$ 95\% confidence interval over 600 shared test episodes.
+One trained model per method: the intervals leave out retraining variance.
 TEXT
 )"
 
-for split in SynFACS_C CFEE_C CKplus; do
-  fsfer-bench plot shots --results results/reference --split "$split" --out "results/reference/plots/shots_$split.png"
+for split in SynFACS_C CKplus; do
+  fsfer-bench plot shots --results $quick --split "$split" --out "results/reference/plots/shots_$split.png"
 done
-fsfer-bench plot per-class --results results/reference --split SynFACS_C --shot 5 --methods pixels,protonet,egsnet \
+for split in CKplus CFEE_B CFEE_C; do
+  fsfer-bench plot shots --results $wild --split "$split" --out "results/reference/plots/wild_shots_$split.png"
+done
+fsfer-bench plot per-class --results $quick --split SynFACS_C --shot 5 --methods pixels,protonet,egsnet \
   --out results/reference/plots/per_class_SynFACS_C_5shot.png
-fsfer-bench plot confusion --results results/reference --method egsnet --split SynFACS_C --shot 5 \
+fsfer-bench plot confusion --results $quick --method egsnet --split SynFACS_C --shot 5 \
   --out results/reference/plots/confusion_egsnet_SynFACS_C_5shot.png
-fsfer-bench plot histogram --results results/reference --split SynFACS_C --shot 5 --methods protonet,egsnet-sim,egsnet \
+fsfer-bench plot histogram --results $quick --split SynFACS_C --shot 5 --methods protonet,egsnet-sim,egsnet \
   --out results/reference/plots/histogram_SynFACS_C_5shot.png
+fsfer-bench plot per-class --results $wild --split CFEE_C --shot 5 --methods "landmarks,$features_only,landmarks+features" \
+  --out results/reference/plots/wild_per_class_CFEE_C_5shot.png
+
+# Geometry plus appearance against its two parts, on the same episodes (one trained model: episode-level tests).
+{
+  for split in CFEE_C CFEE_B CKplus; do
+    for other in landmarks "$features_only"; do
+      fsfer-bench compare landmarks+features "$other" --results $wild --split "$split" --shot 5
+      echo
+    done
+  done
+} >results/reference/tables/wild_fusion_compare.txt
 
 # The seed study (run_seed_study.sh): five training seeds per method on one episode set per split and
 # shot; cells pool the seeds (mean of per-seed means, t-interval and paired tests over seeds).
 study=results/reference/seed_study
-fsfer-bench report --results "$study" --methods protonet,egsnet-sim,egsnet-joint,egsnet,egsnet-private \
+equal="protonet [train.steps=246],egsnet-sim [train.steps=246]" # EGS-Net's 12,300 training images
+fsfer-bench report --results "$study" --methods "protonet,egsnet-sim,$equal,egsnet-joint,egsnet,egsnet-private" \
   --splits SynFACS_C,CFEE_C --format markdown --out results/reference/tables/seed_study.md
 compare_with() { # split, then the methods egsnet is compared with
   local split=$1
@@ -56,8 +71,9 @@ compare_with() { # split, then the methods egsnet is compared with
   done
 }
 {
-  compare_with SynFACS_C protonet egsnet-sim egsnet-joint egsnet-private
-  compare_with CFEE_C protonet egsnet-sim egsnet-joint # egsnet-private was not run on CFEE_C
+  compare_with SynFACS_C protonet egsnet-sim "protonet [train.steps=246]" "egsnet-sim [train.steps=246]" \
+    egsnet-joint egsnet-private
+  compare_with CFEE_C protonet egsnet-sim egsnet-joint # egsnet-private and the equal-images runs: SynFACS_C only
 } >results/reference/tables/seed_study_compare.txt
 
 # Paste each markdown table into README.md between its markers.
@@ -67,7 +83,7 @@ from pathlib import Path
 
 readme = Path("results/reference/README.md")
 text = readme.read_text()
-for name in ("synfacs", "synfacs_landmarks", "cfee", "ckplus", "seed_study", "seed_study_compare"):
+for name in ("synfacs", "synfacs_landmarks", "ckplus", "wild", "wild_fusion_compare", "seed_study", "seed_study_compare"):
     path = Path(f"results/reference/tables/{name}.md")
     table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
     marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
