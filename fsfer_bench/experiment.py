@@ -181,6 +181,13 @@ def train(
     So a model's weights never depend on them, which is what lets the training
     hash leave them out (`RunConfig.training_hash`).
     """
+    if config.train.regime != "full" and not config.weights:
+        warnings.warn(
+            f"train.regime={config.train.regime} without --weights keeps a randomly initialised backbone "
+            "(features of a random network); give pretrained weights with --weights",
+            FsferWarning,
+            stacklevel=2,
+        )
     method_cls = get_method(config.method)
     test_time = method_cls.test_time_options
     training = replace(config, options={k: v for k, v in config.options.items() if k not in test_time})

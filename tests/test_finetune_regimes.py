@@ -101,3 +101,12 @@ def test_regime_and_optimiser_are_settings_with_checked_values():
         resolve_config({"method": "baseline"}, None, ["train.regime=probe"])
     with pytest.raises(ConfigError, match="backbone_lr_scale"):
         resolve_config({"method": "baseline"}, None, ["train.backbone_lr_scale=-1"])
+
+
+def test_a_regime_without_pretrained_weights_warns_that_the_backbone_is_random(pool):
+    from fsfer_bench.errors import FsferWarning
+    from fsfer_bench.experiment import train
+
+    config = resolve_config({"method": "baseline", "image_size": 16}, None, ["train.regime=frozen"])
+    with pytest.warns(FsferWarning, match="regime=frozen without --weights keeps a randomly initialised backbone"):
+        train(config, pool, torch.device("cpu"))
