@@ -16,5 +16,10 @@ fsfer-bench sweep --methods pixels,landmarks,baseline,landmarks+features,egsnet,
 # The two parts of landmarks+features: `landmarks` above, and the same trained model with its
 # geometry weight at 0 (a test-time option: the model is reused, the comparison paired).
 fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}"
+# Geometry + appearance against its parts counts retraining: two more training seeds. `landmarks`
+# trains nothing (its whitening is the same for every seed); its seeds 1 and 2 repeat seed 0's
+# numbers and exist so that seed-level paired tests find the same seeds on both sides.
+fsfer-bench sweep --methods landmarks,landmarks+features "${common[@]}" --seeds 1,2
+fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}" --seeds 1,2
 fsfer-bench sweep --methods simpleshot,baseline++,egsnet-sim,matchingnet,relationnet,egsnet-joint,egsnet-private,maml \
   "${common[@]}"
