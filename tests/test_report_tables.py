@@ -260,7 +260,7 @@ def _flagged_store(root) -> None:
             accs=_reference() - 5,
             same_database=True,
             train_on=["CKplus", "JAFFE"],
-            config={"image_size": 64},
+            config={"image_size": 64, "face_align": True},
             training={**two_stages, "returned": {"stage": "alternate", "step": 60}},
         )
     )
@@ -293,7 +293,10 @@ def test_flags_marks_and_notes_agree_across_formats(tmp_path):
         "different image sizes: 32 px, except B 64 px" in markdown
         or "different image sizes: 64 px, except A 32 px" in markdown
     )
-    assert "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; training images seen: A 9,600, B 9,600." in markdown
+    assert (
+        "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; faces aligned for some methods only; training images seen: "
+        "A 9,600, B 9,600." in markdown
+    )
     frame = to_frame(table).set_index("method")
     assert frame.loc["A", "returned_final_stage"] == "no" and frame.loc["B", "returned_final_stage"] == "yes"
     assert frame.loc["C_old", "returned_final_stage"] == "unknown" and frame.loc["A", "transductive"]
@@ -306,3 +309,10 @@ def test_a_single_episode_has_no_interval_but_a_table_still(tmp_path):
     table = _table(tmp_path)
     assert _marks(table) == {"A": Mark.BEST, "B": Mark.UNPAIRED}  # one episode: nothing to test with
     assert re.search(r"^\| A \| \*\*60\.00 ± –\*\* \|", to_markdown(table), re.M)
+
+
+def test_a_column_group_of_aligned_faces_says_so(tmp_path):
+    store = Store(tmp_path)
+    for name in ("A", "B"):
+        store.write(record(name, accs=_reference(), train_on=["FER2013"], config={"image_size": 48, "face_align": True}))
+    assert "trained on FER2013; 48 px; faces aligned (dlib, --face-align)." in to_markdown(_table(tmp_path))
