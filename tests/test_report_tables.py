@@ -314,5 +314,6 @@ def test_a_single_episode_has_no_interval_but_a_table_still(tmp_path):
 def test_a_column_group_of_aligned_faces_says_so(tmp_path):
     store = Store(tmp_path)
     for name in ("A", "B"):
-        store.write(record(name, accs=_reference(), train_on=["FER2013"], config={"image_size": 48, "face_align": True}))
+        config = {"image_size": 48, "face_align": True}
+        store.write(record(name, accs=_reference(), train_on=["FER2013"], config=config))
     assert "trained on FER2013; 48 px; faces aligned (dlib, --face-align)." in to_markdown(_table(tmp_path))
