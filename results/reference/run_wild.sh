@@ -21,5 +21,5 @@ fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "$
 # numbers and exist so that seed-level paired tests find the same seeds on both sides.
 fsfer-bench sweep --methods landmarks,landmarks+features "${common[@]}" --seeds 1,2
 fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}" --seeds 1,2
-fsfer-bench sweep --methods simpleshot,baseline++,egsnet-sim,matchingnet,relationnet,egsnet-joint,egsnet-private,maml \
+fsfer-bench sweep --methods maml,simpleshot,baseline++,egsnet-sim,matchingnet,relationnet,egsnet-joint,egsnet-private \
   "${common[@]}"
