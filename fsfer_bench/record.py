@@ -107,7 +107,8 @@ class Record:
     versions: dict = field(default_factory=dict)
     git_commit: str | None = None
     unknown_fields: list[str] = field(default_factory=list)  # filled by an upgrade, not measured
-    # the method options this run set away from its profile's, e.g. "geometry_weight=0.0"; "" for none
+    # the training settings and method options this run set away from its profile's (experiment.method_variant),
+    # e.g. "train.steps=246" or "geometry_weight=0.0"; "" for none
     variant: str = ""
 
     # --- reading ---------------------------------------------------------------------------------------

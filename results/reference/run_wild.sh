@@ -17,8 +17,8 @@ fsfer-bench sweep --methods pixels,landmarks,baseline,landmarks+features,egsnet,
 # geometry weight at 0 (a test-time option: the model is reused, the comparison paired).
 fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}"
 # Geometry + appearance against its parts counts retraining: two more training seeds. `landmarks`
-# trains nothing (its whitening is the same for every seed); its seeds 1 and 2 repeat seed 0's
-# numbers and exist so that seed-level paired tests find the same seeds on both sides.
+# trains no weights, but its whitening is fit on the images left after each seed's validation
+# hold-out, so it is run at the same seeds, which seed-level paired tests need on both sides.
 fsfer-bench sweep --methods landmarks,landmarks+features "${common[@]}" --seeds 1,2
 fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}" --seeds 1,2
 fsfer-bench sweep --methods maml,simpleshot,baseline++,egsnet-sim,matchingnet,relationnet,egsnet-joint,egsnet-private \
