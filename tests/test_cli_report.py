@@ -72,6 +72,15 @@ def test_report_seeds_listed_apart(tmp_path):
     assert "| protonet (seed 1) |" in out
 
 
+def test_report_reads_only_the_seeds_asked_for(tmp_path):
+    """`--seeds 0`: one trained model per method, where some methods were also trained with other seeds."""
+    fill_store(tmp_path, LEVELS, splits=("Fake_C",), seeds=(0, 1, 2))
+    frame = pd.read_csv(io.StringIO(_ok(invoke("report", "--results", tmp_path, "--format", "csv", "--seeds", "0"))))
+    assert set(frame["seeds"].astype(str)) == {"0"}
+    pooled = pd.read_csv(io.StringIO(_ok(invoke("report", "--results", tmp_path, "--format", "csv"))))
+    assert set(pooled["seeds"]) == {"0 1 2"}
+
+
 def test_compare_prints_the_paired_figures(store_root):
     out = _ok(invoke("compare", "protonet", "relation_net", "--split", "Fake_C", "--shot", "1", "--results",
                      store_root))  # fmt: skip

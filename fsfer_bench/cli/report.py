@@ -63,6 +63,8 @@ def _write(text: str, out: str | None) -> None:
 @click.option("--methods", help="Rows, comma-separated, in this order.  [default: every method with runs]")
 @click.option("--splits", help="Column groups, comma-separated, in this order.  [default: every split with runs]")
 @click.option("--shots", help="Shots per split, comma-separated, e.g. 1,5.  [default: every shot with runs]")
+@click.option("--seeds", help="Training seeds to read, comma-separated, e.g. 0 for one trained model per method, "
+                              "when some methods have more.  [default: every seed with runs]")  # fmt: skip
 @_way_option
 @click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv"]), default="markdown",
               show_default=True)  # fmt: skip
@@ -74,9 +76,9 @@ def _write(text: str, out: str | None) -> None:
               help="Pool the seeds of a cell (inference across seeds), or give each seed its own row.")  # fmt: skip
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of the paired tests.")
 @friendly_errors
-def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, way: int | None,
-           fmt: str, out: str | None, standalone: bool, caption: str | None, label: str, pool_seeds: bool,
-           alpha: float) -> None:  # fmt: skip
+def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, seeds: str | None,
+           way: int | None, fmt: str, out: str | None, standalone: bool, caption: str | None, label: str,
+           pool_seeds: bool, alpha: float) -> None:  # fmt: skip
     """Table of methods x (split, shot): mean ± 95% CI, best bold, not significantly worse underlined.
 
     \b
@@ -91,7 +93,8 @@ def report(results_dir: str, methods: str | None, splits: str | None, shots: str
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must lie between 0 and 1, got {alpha}")
     selection = {"methods": _names(methods), "splits": _names(splits), "shots": _ints(shots, "--shots"), "way": way}
-    cells = make_cells(_selected(results_dir, **selection), pool_seeds=pool_seeds)
+    runs = _selected(results_dir, **selection, seeds=_ints(seeds, "--seeds"))
+    cells = make_cells(runs, pool_seeds=pool_seeds)
     table = build_table(cells, selection["methods"], selection["splits"], selection["shots"], alpha)
     if fmt == "latex":
         text = to_latex(table, caption=caption, label=label, standalone=standalone)

@@ -8,10 +8,10 @@ cd "$(dirname "$0")/../.."
 # Rows: the floor, geometry, episodic meta-learners, pretrain-then-adapt, EGS-Net and its ablations.
 learned=protonet,matchingnet,relationnet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet-joint,egsnet-private,egsnet
 features_only="landmarks+features [geometry_weight=0.0]" # the fusion's appearance part: its model, geometry off
-table() { # name, store, splits, methods: one table in LaTeX and markdown
+table() { # name, store, splits, methods: one table in LaTeX and markdown, training seed 0 (one model per method)
   for format in latex markdown; do
     extension=$([ "$format" = latex ] && echo tex || echo md)
-    fsfer-bench report --results "$2" --splits "$3" --methods "$4" --format "$format" --label "tab:$1" \
+    fsfer-bench report --results "$2" --splits "$3" --methods "$4" --seeds 0 --format "$format" --label "tab:$1" \
       --out "results/reference/tables/$1.$extension"
   done
 }
@@ -22,7 +22,7 @@ table synfacs_landmarks $quick SynFACS_C,SynFACS_B "pixels,landmarks,landmarks+f
 table ckplus $quick CKplus "pixels,$learned"
 table wild $wild CKplus,CFEE_B,CFEE_C "pixels,landmarks,landmarks+features,$features_only,$learned"
 fsfer-bench report --results $wild --splits CKplus,CFEE_B,CFEE_C --methods "pixels,landmarks,landmarks+features,$learned" \
-  --format latex --standalone --label tab:wild --out results/reference/tables/wild_standalone.tex --caption "$(cat <<'TEXT'
+  --seeds 0 --format latex --standalone --label tab:wild --out results/reference/tables/wild_standalone.tex --caption "$(cat <<'TEXT'
 Real faces (fsfer-bench reference, seed 0, long profile): trained on FER2013 + SFEW 2.0 (the \texttt{wild} base),
 face-aligned with dlib; 5-way accuracy (\%), mean $\pm$ 95\% confidence interval over 600 shared test episodes.
 One trained model per method: the intervals leave out retraining variance.
@@ -33,7 +33,7 @@ for split in SynFACS_C CKplus; do
   fsfer-bench plot shots --results $quick --split "$split" --out "results/reference/plots/shots_$split.png"
 done
 for split in CKplus CFEE_B CFEE_C; do
-  fsfer-bench plot shots --results $wild --split "$split" --out "results/reference/plots/wild_shots_$split.png"
+  fsfer-bench plot shots --results $wild --split "$split" --seed 0 --out "results/reference/plots/wild_shots_$split.png"
 done
 fsfer-bench plot per-class --results $quick --split SynFACS_C --shot 5 --methods pixels,protonet,egsnet \
   --out results/reference/plots/per_class_SynFACS_C_5shot.png
