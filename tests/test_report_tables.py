@@ -316,4 +316,4 @@ def test_a_column_group_of_aligned_faces_says_so(tmp_path):
     for name in ("A", "B"):
         config = {"image_size": 48, "face_align": True}
         store.write(record(name, accs=_reference(), train_on=["FER2013"], config=config))
-    assert "trained on FER2013; 48 px; faces aligned (dlib, --face-align)." in to_markdown(_table(tmp_path))
+    assert "trained on FER2013; 48 px; faces aligned with dlib." in to_markdown(_table(tmp_path))

@@ -377,7 +377,7 @@ def _training_sentences(table: Table, m: Markup) -> list[str]:
             parts.append(f"{'/'.join(map(str, sizes))} px")
         aligned = {bool(r.config.get("face_align")) for r in records}
         if aligned == {True}:
-            parts.append("faces aligned (dlib, --face-align)")
+            parts.append("faces aligned with dlib")
         elif aligned == {True, False}:
             parts.append("faces aligned for some methods only")
         seen = _images_seen(cells, m)
