@@ -17,9 +17,9 @@ table() { # name, store, splits, methods: one table in LaTeX and markdown, train
 }
 quick=results/reference
 wild=results/reference/wild
-# The real-data study's rows: the methods run_wild.sh finished; MatchingNet, RelationNet, egsnet-joint and
+# The real-data study's rows: the methods run_wild.sh finished; RelationNet, egsnet-joint and
 # egsnet-private were not run there (CPU time; see results/reference/README.md).
-wild_learned=protonet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet
+wild_learned=protonet,matchingnet,maml,baseline,baseline++,simpleshot,egsnet-sim,egsnet
 table synfacs $quick SynFACS_C,SynFACS_B "pixels,$learned"
 table synfacs_landmarks $quick SynFACS_C,SynFACS_B "pixels,landmarks,landmarks+features,egsnet"
 table ckplus $quick CKplus "pixels,$learned"
