@@ -50,3 +50,15 @@ def shared_data() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("FSFER_DATA is not set to the shared datasets folder")
     return Path(root).resolve()  # absolute: tests symlink into it from tmp folders
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: on a busy 2-core machine two threads wait on each other 100x longer than the maths takes
+    (2 s against 0.02 s a step, measured). Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -23,18 +23,12 @@ from fsfer_bench.training import Trainer
 
 SETTINGS = TrainSettings(steps=4, batch_size=8, way=3, shot=1, query=2, val_every=0, lr=0.01)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def pool():
     return make_toy("Toy-train", BASIC_WITH_NEUTRAL, subjects=12, per_class=2, size=16)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _baseline() -> Baseline:

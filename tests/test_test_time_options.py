@@ -22,18 +22,12 @@ from fsfer_bench.registry import get_method, method_names
 TRAIN = ["train.steps=4", "train.batch_size=8", "train.val_every=2", "train.val_episodes=4", "train.way=3",
          "train.shot=1", "train.query=1", "train.val_fraction=0.3"]  # fmt: skip
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def pool():
     return make_toy("Toy-train", BASIC_WITH_NEUTRAL, subjects=16, per_class=2, size=16)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _config(method: str, *sets: str):
