@@ -5,6 +5,11 @@ it into a one-line message and exit code 2. Each message names the problem and,
 where there is one, the fix.
 """
 
+from __future__ import annotations
+
+import sys
+from typing import Any
+
 
 class FsferError(Exception):
     """Base class: a user-facing problem with a one-line explanation."""
@@ -51,3 +56,18 @@ def unknown_name(kind: str, name: str, choices: list[str] | tuple[str, ...]) -> 
     """The standard error for an unknown name: lists the valid ones, suggests the closest."""
     valid = ", ".join(sorted(choices)) or "(none registered)"
     return UnknownNameError(f"unknown {kind} '{name}'{closest(name, choices)} (valid: {valid})")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line, with a file name that is not UTF-8 escaped (it would crash the write)."""
+    return " ".join(text.splitlines()).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+    """A `warnings.showwarning` that prints `warning: <message>` as one line on stderr.
+
+    Python's default adds the file, line number and source line of the `warn` call: noise to a
+    user. The CLI installs this in its process and every sweep worker installs it in its own.
+    """
+    sys.stderr.write(f"warning: {one_line(str(message))}\n")
+    sys.stderr.flush()

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import importlib
 import traceback
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat, slurm_task
 from fsfer_bench.config import RunConfig
-from fsfer_bench.errors import ConfigError, FsferError, StoreError
+from fsfer_bench.errors import ConfigError, FsferError, StoreError, show_warning
 from fsfer_bench.results import Store, iter_records
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -164,6 +165,9 @@ def run_job(job: Job) -> list[CellOutcome]:
 
 
 def _prepare_process(settings: WorkerSettings) -> None:
+    # a worker process has not run the CLI's setup: without this its warnings come in Python's
+    # two-line format, with the path and source line of the `warn` call
+    warnings.showwarning = show_warning
     import_plugins(settings.plugins)
     if settings.threads:
         import torch

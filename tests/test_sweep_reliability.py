@@ -117,6 +117,21 @@ def test_two_sweeps_started_at_once_never_run_the_same_cell(tmp_path):
     assert_one_complete_record_per_cell(out, cells)
 
 
+@pytest.mark.slow  # a sweep with a process pool: about ten seconds
+def test_warnings_from_sweep_workers_are_one_line_each(tmp_path):
+    """Seen in the real-data study: with --jobs 2, workers printed Python's `file:line: Warning` and source line."""
+    (tmp_path / "warns_on_import.py").write_text(
+        "import warnings\nfrom fsfer_bench.errors import FsferWarning\nwarnings.warn(FsferWarning('plugin loaded'))\n"
+    )
+    args = [*cli_args(tmp_path / "store", "0,1", "--jobs", "2"), "--plugin", "warns_on_import"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                          env=env(PYTHONPATH=os.pathsep.join([str(TESTS), str(tmp_path)])))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines.count("warning: plugin loaded") == 3  # the sweep's own process and its two workers
+    assert not [line for line in lines if "FsferWarning" in line or "warnings.warn" in line], done.stderr
+
+
 @pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "No space left"), (errno.EROFS, "Read-only")])
 def test_a_store_that_fails_mid_sweep_stops_it_with_a_clear_error_and_keeps_records(
     tmp_path, monkeypatch, code, message

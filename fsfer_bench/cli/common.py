@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from fsfer_bench.errors import FsferError
+from fsfer_bench.errors import FsferError, one_line, show_warning
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,11 +26,11 @@ def friendly_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = show_warning
             try:
                 return command(*args, **kwargs)
             except FsferError as exc:
-                click.echo(f"error: {_printable(str(exc))}", err=True)
+                click.echo(f"error: {one_line(str(exc))}", err=True)
                 sys.exit(2)
             except BrokenPipeError:  # e.g. `fsfer-bench list splits | head`
                 sys.stderr.close()
@@ -47,15 +47,6 @@ def friendly_errors(command: F) -> F:
                 sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
-    click.echo(f"warning: {_printable(str(message))}", err=True)
-
-
-def _printable(text: str) -> str:
-    """`text` on one line, with a file name that is not UTF-8 escaped (it would crash the write)."""
-    return " ".join(text.splitlines()).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 T = TypeVar("T")
