@@ -23,3 +23,6 @@ fsfer-bench sweep --methods landmarks,landmarks+features "${common[@]}" --seeds 
 fsfer-bench sweep --methods landmarks+features --set option.geometry_weight=0 "${common[@]}" --seeds 1,2
 fsfer-bench sweep --methods maml,simpleshot,baseline++,egsnet-sim,matchingnet,relationnet,egsnet-joint,egsnet-private \
   "${common[@]}"
+# Retraining variance for the comparisons the README draws with EGS-Net: EGS-Net, its stage 1 alone
+# (egsnet-joint), ProtoNet (its episodic counterpart) and Baseline++ (batch pretraining) at two more seeds.
+fsfer-bench sweep --methods egsnet,egsnet-joint,protonet,baseline++ "${common[@]}" --seeds 1,2
