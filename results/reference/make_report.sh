@@ -48,10 +48,11 @@ fsfer-bench plot histogram --results $quick --split SynFACS_C --shot 5 --methods
 fsfer-bench plot per-class --results $wild --split CFEE_C --shot 5 --methods "landmarks,$features_only,landmarks+features" \
   --out results/reference/plots/wild_per_class_CFEE_C_5shot.png
 
-# Geometry plus appearance against its two parts, on the same episodes (one trained model: episode-level tests).
+# Geometry plus appearance against its two parts and against Baseline++, the best pixel method on CFEE, on the same
+# episodes and training seeds 0-2 (tests over seeds first).
 {
   for split in CFEE_C CFEE_B CKplus; do
-    for other in landmarks "$features_only"; do
+    for other in landmarks "$features_only" baseline++; do
       fsfer-bench compare landmarks+features "$other" --results $wild --split "$split" --shot 5
       echo
     done
