@@ -20,7 +20,8 @@ wild=results/reference/wild
 # The real-data study's rows: every learned method, at training seed 0 (the table is one model each).
 wild_learned=$learned
 # Its methods trained at seeds 0, 1 and 2 (run_wild.sh): a table over seeds, and EGS-Net against the others.
-wild_seeded=protonet,baseline++,egsnet-joint,egsnet
+wild_equal="protonet [train.steps=2624]" # ProtoNet given EGS-Net's 131,200 training images
+wild_seeded="protonet,$wild_equal,baseline++,egsnet-joint,egsnet"
 table synfacs $quick SynFACS_C,SynFACS_B "pixels,$learned"
 table synfacs_landmarks $quick SynFACS_C,SynFACS_B "pixels,landmarks,landmarks+features,egsnet"
 table ckplus $quick CKplus "pixels,$learned"
@@ -59,13 +60,13 @@ fsfer-bench plot per-class --results $wild --split CFEE_C --shot 5 --methods "la
   done
 } >results/reference/tables/wild_fusion_compare.txt
 
-# The same four methods over their three training seeds (cells pool the seeds: t over seeds, paired tests over
-# per-seed differences), and EGS-Net against each of the other three, 5-shot.
+# The same methods over their three training seeds (cells pool the seeds: t over seeds, paired tests over
+# per-seed differences), and EGS-Net against each of the others, 5-shot.
 fsfer-bench report --results $wild --splits CKplus,CFEE_B,CFEE_C --methods "$wild_seeded" --format markdown \
   --out results/reference/tables/wild_seeds.md
 {
   for split in CKplus CFEE_B CFEE_C; do
-    for other in protonet baseline++ egsnet-joint; do
+    for other in protonet "$wild_equal" baseline++ egsnet-joint; do
       fsfer-bench compare egsnet "$other" --results $wild --split "$split" --shot 5
       echo
     done

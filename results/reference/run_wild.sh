@@ -26,3 +26,5 @@ fsfer-bench sweep --methods maml,simpleshot,baseline++,egsnet-sim,matchingnet,re
 # Retraining variance for the comparisons the README draws with EGS-Net: EGS-Net, its stage 1 alone
 # (egsnet-joint), ProtoNet (its episodic counterpart) and Baseline++ (batch pretraining) at two more seeds.
 fsfer-bench sweep --methods egsnet,egsnet-joint,protonet,baseline++ "${common[@]}" --seeds 1,2
+# Equal images seen: ProtoNet given EGS-Net's 131,200 training images (2,624 episodes of 50), seeds 0-2.
+fsfer-bench sweep --methods protonet --set train.steps=2624 "${common[@]}" --seeds 0,1,2
