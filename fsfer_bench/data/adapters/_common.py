@@ -30,6 +30,7 @@ from fsfer_bench.data.paths import (
     MAX_TEXT_BYTES,
     OUTSIDE,
     UnsafePathError,
+    file_identity,
     open_regular,
     printable,
     resolve_inside,
@@ -86,14 +87,12 @@ class Listing:
     notes: dict = field(default_factory=dict)
 
     def file(self, item: Item) -> str:
-        """The item's path relative to the dataset folder, as `FaceDataset.files` holds it."""
+        """The item's identity, its path relative to the dataset folder, as `FaceDataset.files` holds it."""
         return self.relative(item.path)
 
     def relative(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.folder).as_posix()
-        except ValueError:
-            return path.as_posix()
+        """`path` relative to the dataset folder, however the folder was reached (`paths.file_identity`)."""
+        return file_identity(self.folder, path)
 
     def class_list(self) -> tuple[str, ...]:
         present = {i.label for i in self.items}
