@@ -2,8 +2,8 @@
 
 For every adapter layout, the same fake dataset reached by an absolute root, a
 relative root from two working directories, a copy in another folder and a
-symlinked root must give the same `content_id`, episode hash and training hash:
-a file's identity is its path relative to its dataset folder.
+symlinked root must give the same `content_id`, episode hash and training hash
+(and image-cache key): a file's identity is its path relative to its dataset folder.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import fakes
 import pytest
 
 from fsfer_bench.config import resolve_config
-from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.adapters.building import cache_key
+from fsfer_bench.data.loading import DataSources, load_dataset, locate
 from fsfer_bench.data.paths import file_identity
 from fsfer_bench.episodes import EpisodeSpec, sample_episodes
 from fsfer_bench.experiment import training_hash
@@ -66,13 +67,16 @@ LAYOUTS: list[tuple[str, Callable[[Path], Path]]] = [
 IDS = [f"{name}-{make.__name__ if make.__name__ != '<lambda>' else k}" for k, (name, make) in enumerate(LAYOUTS)]
 
 
-def identities(name: str, root: str) -> tuple[str, str, str]:
-    """(content_id, episode hash, training hash) of dataset `name` found under data root `root`."""
-    pool = load_dataset(name, DataSources.from_settings(root), fakes.options())
+def identities(name: str, root: str) -> tuple[str, str, str, str]:
+    """(content_id, episode hash, training hash, image-cache key) of dataset `name` found under data root `root`."""
+    sources = DataSources.from_settings(root)
+    pool = load_dataset(name, sources, fakes.options())
     spec = EpisodeSpec(way=2, shot=1, query=1, episodes=5, seed=0, subject_disjoint=False)
     episodes = sample_episodes(pool, spec)
     config = resolve_config({"method": "protonet", "split": "SynFACS_C", "image_size": 16})
-    return pool.content_id(), episodes.hash, training_hash(config, pool)
+    adapter, folder = locate(name, sources)
+    key = cache_key(adapter.scan(folder, fakes.options()), fakes.options())  # a copy keeps its files' mtimes
+    return pool.content_id(), episodes.hash, training_hash(config, pool), key
 
 
 @pytest.mark.filterwarnings("ignore:.*(no images of|skipped).*")
