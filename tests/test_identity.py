@@ -127,3 +127,6 @@ def test_file_identity_is_relative_to_the_dataset_folder(tmp_path, monkeypatch):
     assert file_identity("link", "real/sub/../sub/a.jpg") == "sub/a.jpg"  # inside only once resolved
     assert file_identity("real", tmp_path / "link" / "sub" / "a.jpg") == "sub/a.jpg"
     assert file_identity("real", "real/fer2013.csv:12:Training") == "fer2013.csv:12:Training"
+    assert file_identity("real", "real/sub/../sub/a.jpg") == "sub/a.jpg"
+    assert file_identity(".", "sub/a.jpg") == "sub/a.jpg"
+    assert file_identity("real/sub", "real/other/a.jpg") == "real/other/a.jpg"  # outside: kept as given

@@ -99,6 +99,9 @@ def file_identity(folder: str | Path, path: str | Path) -> str:
     (FER2013's `fer2013.csv:12` rows sit lexically in the folder) follows the
     same rule; anything else keeps its path as given.
     """
+    head, text = str(folder).rstrip(os.sep) + os.sep, str(path)
+    if text.startswith(head) and ".." not in text[len(head) :].split(os.sep):  # listed as folder / name: no I/O
+        return Path(text[len(head) :]).as_posix()
     base, target = os.path.abspath(folder), os.path.abspath(path)
     if not _inside(target, base):
         base, target = os.path.realpath(base), os.path.realpath(target)  # only where needed: one stat per part
