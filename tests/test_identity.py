@@ -130,3 +130,22 @@ def test_file_identity_is_relative_to_the_dataset_folder(tmp_path, monkeypatch):
     assert file_identity("real", "real/sub/../sub/a.jpg") == "sub/a.jpg"
     assert file_identity(".", "sub/a.jpg") == "sub/a.jpg"
     assert file_identity("real/sub", "real/other/a.jpg") == "real/other/a.jpg"  # outside: kept as given
+
+
+def test_the_committed_cfee_episodes_are_drawn_again_through_any_path(tmp_path, monkeypatch, shared_data):
+    """The reference's CFEE_C episode hashes (migrated once, results/reference/migrate_identity.py) are what a
+    fresh draw gives with the shared data reached through a symlink, relative to another working directory."""
+    from fsfer_bench.experiment import sample_test_episodes, target_pool
+    from fsfer_bench.results import iter_records
+    from fsfer_bench.splits import get_split
+
+    (tmp_path / "faces").symlink_to(shared_data, target_is_directory=True)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    study = Path(__file__).resolve().parents[1] / "results" / "reference" / "seed_study"
+    committed = {r.shot: r.episode_hash for _, r in iter_records(study / "records" / "CFEE_C" / "protonet")}
+    config = resolve_config({"method": "protonet", "split": "CFEE_C", "shots": (1, 5), "episodes": 600,
+                             "data_root": "../faces"})  # fmt: skip
+    pool = target_pool(get_split("CFEE_C"), DataSources.from_settings("../faces"), fakes.options())
+    drawn = {shot: episodes.hash for shot, episodes in sample_test_episodes(config, pool).items()}
+    assert drawn == committed
