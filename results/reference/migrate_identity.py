@@ -80,16 +80,10 @@ def legacy(pool: FaceDataset, sources: DataSources, run_root: str) -> FaceDatase
     run's relative data root made absolute) for the layouts listed from label files, relative for the others."""
     if pool.files is None:  # generated data (SynFACS) has no files
         return pool
-    files = pool.files.tolist()
-    for k, source in enumerate(pool.sources.tolist()):
-        if source in LISTED_FROM_LABEL_FILES:
-            folder = locate(source, sources)[1]
-            files[k] = posixpath.join(run_root, folder.name, files[k])
+    listed = set(pool.sources.tolist()) & LISTED_FROM_LABEL_FILES
+    under = {source: posixpath.join(run_root, locate(source, sources)[1].name) for source in listed}
+    files = [posixpath.join(under[s], f) if s in under else f for s, f in zip(pool.sources.tolist(), pool.files)]
     return dataclasses.replace(pool, files=np.array(files))
-
-
-def affected(pool: FaceDataset) -> bool:
-    return bool(set(pool.sources.tolist()) & LISTED_FROM_LABEL_FILES)
 
 
 class Migration:
