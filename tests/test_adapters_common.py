@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fsfer_bench.data.adapters._common import cache_key, read_csv, read_text
+from fsfer_bench.data.adapters.api import read_csv, read_text
+from fsfer_bench.data.adapters.building import cache_key
 from fsfer_bench.data.images import DecodeJob, decode_files
 from fsfer_bench.data.loading import DataSources, detect_layout, load_dataset
 from fsfer_bench.data.options import LoadOptions

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from fsfer_bench.data import cache
-from fsfer_bench.data.adapters._common import read_text
+from fsfer_bench.data.adapters.api import read_text
 from fsfer_bench.data.check import check_dataset
 from fsfer_bench.data.loading import load_dataset
 from fsfer_bench.data.paths import MAX_IMAGE_BYTES, UnsafePathError, read_capped

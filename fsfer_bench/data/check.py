@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsfer_bench.data.adapters._common import Listing, Problem
+from fsfer_bench.data.adapters.api import Listing, Problem
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
 from fsfer_bench.data.loading import DataSources, locate

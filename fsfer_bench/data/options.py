@@ -39,7 +39,7 @@ class DatasetAdapter:
     load: Callable[[Path, LoadOptions], FaceDataset]
     looks_like: Callable[[Path], bool] | None = None
     needs_files: bool = True
-    # what the adapter would load, file by file, without decoding (an adapters._common.Listing);
+    # what the adapter would load, file by file, without decoding (an adapters.listing.Listing);
     # `data check` reads it
     scan: Callable[[Path, LoadOptions], Any] | None = None
     generic: bool = False  # a catch-all layout (class folders, manifest): tried after the specific ones

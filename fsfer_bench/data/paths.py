@@ -85,6 +85,35 @@ def resolve_inside(root: str | Path, relative: str | Path, limit: int | None = N
     return path
 
 
+def file_identity(folder: str | Path, path: str | Path) -> str:
+    """The identity of dataset file `path`: its POSIX path relative to the dataset `folder`.
+
+    The one rule every adapter's `files` (and so `FaceDataset.content_id`, the
+    episode hashes and training hashes) follows, so that the same data gives the
+    same identity whether the folder was reached by an absolute or a relative
+    path (from any working directory), through a symlink, or copied elsewhere.
+    Both paths are made absolute lexically (symlinks inside the folder keep the
+    name they were listed by); a path that is inside the folder only once
+    symlinks are resolved (an absolute path in a label file, given through the
+    real folder) is named relative to the real folder. A name that is no file
+    (FER2013's `fer2013.csv:12` rows sit lexically in the folder) follows the
+    same rule; anything else keeps its path as given.
+    """
+    head, text = str(folder).rstrip(os.sep) + os.sep, str(path)
+    if text.startswith(head) and ".." not in text[len(head) :].split(os.sep):  # listed as folder / name: no I/O
+        return Path(text[len(head) :]).as_posix()
+    base, target = os.path.abspath(folder), os.path.abspath(path)
+    if not _inside(target, base):
+        base, target = os.path.realpath(base), os.path.realpath(target)  # only where needed: one stat per part
+        if not _inside(target, base):
+            return Path(path).as_posix()
+    return Path(os.path.relpath(target, base)).as_posix()
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _real_folder(folder: str, folders: dict[str, str]) -> str:
     if folder not in folders:
         folders[folder] = os.path.realpath(folder)

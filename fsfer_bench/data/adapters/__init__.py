@@ -1,7 +1,8 @@
 """The built-in dataset adapters, one module per native layout.
 
-Importing this package imports every module in it, and each module registers
-its adapter with `fsfer_bench.registry.register_dataset`.
+Importing this package imports every module in it, and each layout module
+registers its adapter with `register_layout` from `api`, the public module for
+adapter writers (`listing`, `reading` and `building` hold what it exports, by job).
 """
 
 import importlib

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import (
+from fsfer_bench.data.adapters.api import (
     Item,
     Listing,
     Problem,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import (
+from fsfer_bench.data.adapters.api import (
     Item,
     Listing,
     Problem,

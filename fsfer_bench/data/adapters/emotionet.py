@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import MANIFEST, Listing, register_layout
+from fsfer_bench.data.adapters.api import MANIFEST, Listing, register_layout
 from fsfer_bench.data.adapters.manifest import has_manifest, scan_manifest
 from fsfer_bench.data.options import LoadOptions
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsfer_bench.data.adapters._common import (
+from fsfer_bench.data.adapters.api import (
     Item,
     Listing,
     Problem,

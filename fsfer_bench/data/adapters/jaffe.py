@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Item, Listing, Problem, image_files, register_layout
+from fsfer_bench.data.adapters.api import Item, Listing, Problem, image_files, register_layout
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import sort_classes
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Item, Listing, Problem, listed_path, read_csv, register_layout
+from fsfer_bench.data.adapters.api import Item, Listing, Problem, listed_path, read_csv, register_layout
 from fsfer_bench.data.options import LoadOptions
 
 VERSION = "1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fsfer_bench.data.adapters._common import Listing, register_layout, subfolders
+from fsfer_bench.data.adapters.api import Listing, register_layout, subfolders
 from fsfer_bench.data.adapters.folder import has_class_folders, scan_class_folders
 from fsfer_bench.data.options import LoadOptions
 
