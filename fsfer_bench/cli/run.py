@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors, progress_factory
+from fsfer_bench.cli.common import friendly_errors, plugin_option, progress_factory
 from fsfer_bench.cli.options import data_options, image_options, label_options
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.files import dumps_strict
@@ -55,17 +55,16 @@ def episode_seed(value: str | None) -> int | None:
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
 @click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
-@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
-              help="Module to import first, one that registers a method, dataset or split. Repeatable.")  # fmt: skip
 @data_options
 @image_options
 @label_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
 @friendly_errors
+@plugin_option
 def run(
     config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, reuse_training: bool, resume: bool,
-    plugins: tuple[str, ...], **flags: object,
+    **flags: object,
 ) -> None:  # fmt: skip
     """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
 
@@ -75,9 +74,7 @@ def run(
     """
     from fsfer_bench.config import resolve_config
     from fsfer_bench.experiment import run as run_experiment
-    from fsfer_bench.worker import import_plugins
 
-    import_plugins(plugins)
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
     flags["episode_seed"] = episode_seed(flags.pop("episode_seed"))  # type: ignore[arg-type]

@@ -15,8 +15,8 @@ import numpy as np
 
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.data.options import DatasetAdapter, LoadOptions
+from fsfer_bench.data.registry import dataset_names, get_dataset
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import dataset_names, get_dataset
 
 
 @dataclass(frozen=True)

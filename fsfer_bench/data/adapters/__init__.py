@@ -1,7 +1,7 @@
 """The built-in dataset adapters, one module per native layout.
 
 Importing this package imports every module in it, and each module registers
-its adapter with `fsfer_bench.registry.register_dataset`.
+its adapter with `fsfer_bench.data.registry.register_dataset`.
 """
 
 import importlib

@@ -10,6 +10,7 @@ checked is exactly what is loaded.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import warnings
@@ -35,9 +36,9 @@ from fsfer_bench.data.paths import (
     resolve_inside,
     valid_name,
 )
+from fsfer_bench.data.registry import register_dataset
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 from fsfer_bench.errors import DataError, FsferWarning
-from fsfer_bench.registry import register_dataset
 
 #: Bumped when decoding or cropping changes for every adapter, so old cache entries are not reused.
 ADAPTERS_VERSION = "2"
@@ -122,6 +123,7 @@ def register_layout(
         def screened(folder: Path, options: LoadOptions) -> Listing:
             return screen_listing(scan(folder, options))
 
+        @functools.wraps(scan)  # the adapter is known by its own scan function, not by this wrapper
         def load(folder: Path, options: LoadOptions) -> FaceDataset:
             return load_listing(screened(folder, options), options)
 

@@ -15,6 +15,7 @@ import numpy as np
 from fsfer_bench.data.cache import cached_dataset
 from fsfer_bench.data.dataset import FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.options import LoadOptions
+from fsfer_bench.data.registry import register_dataset
 from fsfer_bench.data.synfacs.aus import CLASSES
 from fsfer_bench.data.synfacs.generator import (
     DEFAULT_IMAGES_PER_CLASS,
@@ -24,7 +25,6 @@ from fsfer_bench.data.synfacs.generator import (
     check_size,
     generate,
 )
-from fsfer_bench.registry import register_dataset
 
 SOURCE = "SynFACS"
 LAYOUT = "no files: faces rendered from FACS action units by fsfer_bench.data.synfacs"
