@@ -227,7 +227,7 @@ def training_groups(cells: list[Cell], reuse_training: bool = True) -> list[list
         return [[c] for c in cells]
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
-        groups.setdefault(cell.training_hash, []).append(cell)
+        groups.setdefault(cell.training_settings_hash, []).append(cell)
     return list(groups.values())
 
 

@@ -46,8 +46,8 @@ class Cell:
         return self.config.hash()
 
     @cached_property
-    def training_hash(self) -> str:
-        return self.config.training_hash()
+    def training_settings_hash(self) -> str:
+        return self.config.training_settings_hash()
 
     @property
     def shot(self) -> int:
