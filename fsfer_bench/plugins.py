@@ -202,15 +202,22 @@ def import_plugin_modules(modules: Iterable[str]) -> None:
     A module that is missing, raises or does not compile stops the command with one line naming
     it; so does one that registers a name already taken.
     """
+    modules = check_plugin_modules(modules)
     for registry in list(_registries):
         registry.load()
     for name in modules:
         _import_plugin_module(name)
 
 
-def _import_plugin_module(name: str) -> None:
-    if not name.strip():
+def check_plugin_modules(modules: Iterable[str]) -> tuple[str, ...]:
+    """`modules` as given, refusing an empty name (`--plugin ''`) before anything runs."""
+    modules = tuple(modules)
+    if any(not name.strip() for name in modules):
         raise ConfigError("--plugin '' names no module; give a module name, e.g. --plugin my_methods")
+    return modules
+
+
+def _import_plugin_module(name: str) -> None:
     try:
         with _blaming(name):
             importlib.import_module(name)

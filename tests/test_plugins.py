@@ -163,9 +163,22 @@ def test_a_plugin_that_fails_is_one_line_naming_it(plugin_dir, source: str, caus
     assert line.startswith(f"error: plugin '{module}' failed to import: {cause}")
 
 
-def test_an_empty_plugin_name_is_one_line() -> None:
-    line = _one_line_error(CliRunner().invoke(main, ["list", "methods", "--plugin", ""]))
+@pytest.mark.parametrize("command", [["list", "methods"], ["run"], ["sweep", "--methods", "protonet", "--splits",
+                                                                   "SynFACS_C", "--dry-run"]])  # fmt: skip
+def test_an_empty_plugin_name_is_one_line(command: list[str], tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path / "store")] if command[0] != "list" else []
+    line = _one_line_error(CliRunner().invoke(main, [*command, *out, "--plugin", ""]))
     assert line == "error: --plugin '' names no module; give a module name, e.g. --plugin my_methods"
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_sweep_stops_on_a_failing_plugin_before_planning(plugin_dir, tmp_path: Path) -> None:
+    plugin_dir("sweep_boom_plugin", "raise RuntimeError('boom')\n")
+    args = ["sweep", "--methods", "protonet", "--splits", "SynFACS_C", "--dry-run", "--out", str(tmp_path / "s")]
+    line = _one_line_error(CliRunner().invoke(main, [*args, "--plugin", "sweep_boom_plugin"]))
+    assert (
+        line == "error: plugin 'sweep_boom_plugin' failed to import: RuntimeError: boom; fix the plugin or leave it out"
+    )
 
 
 @pytest.mark.parametrize("name", UNSAFE_NAMES)
