@@ -69,3 +69,11 @@ def test_the_import_reader_sees_imports_inside_functions_and_relative_ones() -> 
     inside = harness_imports("def f():\n    import fsfer_bench.registry\n", "fsfer_bench.data.loading")
     assert _modules_of(relative) == modules and _modules_of(inside) == modules
     assert "fsfer_bench.data.registry" in _modules_of(harness_imports("from . import registry\n", "fsfer_bench.data.x"))
+
+
+def test_plugins_written_against_the_old_front_door_still_register_datasets() -> None:
+    import fsfer_bench.data.registry as data_registry
+    import fsfer_bench.registry as registry
+
+    assert registry.register_dataset is data_registry.register_dataset
+    assert registry.get_dataset is data_registry.get_dataset and registry.dataset_names is data_registry.dataset_names
