@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.budgets import LONG_BATCH
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.finetune import fit_head
 from fsfer_bench.methods import FeatureMethod, Stage, StepData, TrainSettings, class_means, register_method
@@ -70,8 +71,6 @@ _PAPER = {"backbone": "conv4", "image_size": 84,
 # CPU budget that learns on real faces (issue 18): Conv-4 at 48 px, 2,000 batches of 64 from the `wild` base
 # (FER2013 + SFEW), about 12 min of a quiet 2-core CPU (the issue's measurement: CKplus 5-shot 80.45%). Per step
 # 0.28 s of one core, measured here with 1 thread on a busy machine (baseline++: 0.38 s, within that noise).
-_LONG = {"backbone": "conv4", "image_size": 48,
-         "train": {"steps": 2000, "batch_size": 64, "lr": 1e-3, "val_every": 250, "val_episodes": 100}}  # fmt: skip
 
 
 class _FineTuned(FeatureMethod):
@@ -110,7 +109,7 @@ class _FineTuned(FeatureMethod):
 class Baseline(_FineTuned):
     """Batch pretraining; a linear classifier fine-tuned on each episode's support features."""
 
-    profiles = {"quick": _QUICK, "paper": _PAPER, "long": _LONG}
+    profiles = {"quick": _QUICK, "paper": _PAPER, "long": LONG_BATCH}
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)
@@ -131,7 +130,11 @@ class Baseline(_FineTuned):
 class BaselinePlusPlus(_FineTuned):
     """Batch pretraining with a cosine classifier; a cosine classifier fine-tuned on each episode's support."""
 
-    profiles = {"quick": _QUICK, "paper": {**_PAPER, "options": {"scale": 2.0}}, "long": _LONG}  # paper: Chen et al.'s
+    profiles = {
+        "quick": _QUICK,
+        "paper": {**_PAPER, "options": {"scale": 2.0}},
+        "long": LONG_BATCH,
+    }  # paper: Chen et al.'s
     # scale of 2 below 200 classes
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from baselines.budgets import LONG_IMAGE_SIZE
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import Batch, FeatureMethod, Stage, TrainSettings, class_means, register_method
 
@@ -111,7 +112,7 @@ class Landmarks(FeatureMethod):
     inputs = "landmarks"
     # No training: the profiles only set what the data pipeline needs. The image size matters only in
     # that images are still decoded; landmarks are in their pixels and normalised away.
-    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}, "long": {"image_size": 48}}
+    profiles = {"quick": {"image_size": 64}, "paper": {"image_size": 64}, "long": {"image_size": LONG_IMAGE_SIZE}}
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:
         super().__init__(backbone, options, num_base_classes)

@@ -8,6 +8,7 @@ this scores 30-75% on SynFACS_C).
 
 import torch
 
+from baselines.budgets import LONG_IMAGE_SIZE
 from fsfer_bench.methods import FeatureMethod, class_means, register_method
 
 
@@ -17,7 +18,7 @@ class RawPixels(FeatureMethod):
 
     training_loop = "none"
     # No training: the profiles set only the image size, the long one that of the other methods' long budgets.
-    profiles = {"quick": {"image_size": 64}, "long": {"image_size": 48}}
+    profiles = {"quick": {"image_size": 64}, "long": {"image_size": LONG_IMAGE_SIZE}}
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return images.flatten(1)

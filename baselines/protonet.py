@@ -7,6 +7,7 @@ features and is why the paper prefers it over cosine.
 
 import torch
 
+from baselines.budgets import LONG_EPISODIC
 from fsfer_bench.methods import FeatureMethod, class_means, register_method
 
 
@@ -20,8 +21,7 @@ class ProtoNet(FeatureMethod):
         # CPU budget that learns on real faces (issue 18): 2,000 episodes of 5-way 5-shot 5-query (50 images) at
         # 48 px, as the issue's table (CKplus 5-shot 63.38%); 0.30 s of one core per step (1 thread, busy
         # machine), about baseline's long budget: some 12 min of a quiet 2-core CPU.
-        "long": {"backbone": "conv4", "image_size": 48,
-                 "train": {"steps": 2000, "way": 5, "shot": 5, "query": 5, "val_every": 250, "val_episodes": 100}},
+        "long": LONG_EPISODIC,
     }  # fmt: skip
 
     def classify(

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.budgets import LONG_EPISODIC
 from fsfer_bench.backbones import Conv4
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import Episode, FeatureMethod, class_means, register_method
@@ -114,8 +115,7 @@ class RelationNet(FeatureMethod):
                             "val_every": 5000, "val_episodes": 600}},
         # CPU budget that learns on real faces (issue 18): 2,000 episodes of 5-way 5-shot 5-query at 48 px;
         # 0.31 s of one core per step (1 thread, busy machine), as ProtoNet's long budget.
-        "long": {"backbone": "conv4", "image_size": 48,
-                 "train": {"steps": 2000, "way": 5, "shot": 5, "query": 5, "val_every": 250, "val_episodes": 100}},
+        "long": LONG_EPISODIC,
     }  # fmt: skip
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:

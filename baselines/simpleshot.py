@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.budgets import LONG_BATCH
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import Batch, FeatureMethod, Stage, StepData, TrainSettings, class_means, register_method
 
@@ -61,8 +62,7 @@ class SimpleShot(FeatureMethod):
         # CPU budget that learns on real faces (issue 18), as baseline's: Conv-4 at 48 px, 2,000 batches of 64,
         # about 12 min of a quiet 2-core CPU. Per step 0.27-0.44 s of one core (1 thread, busy machine; the
         # same work as baseline's 0.28 s, so the spread is the machine's noise).
-        "long": {"backbone": "conv4", "image_size": 48,
-                 "train": {"steps": 2000, "batch_size": 64, "lr": 1e-3, "val_every": 250, "val_episodes": 100}},
+        "long": LONG_BATCH,
     }  # fmt: skip
 
     def __init__(self, backbone, options: Options | None = None, num_base_classes: int = 0) -> None:

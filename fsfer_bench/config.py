@@ -78,7 +78,7 @@ class RunConfig:
         """Identity of the results: everything but where data and records live and which device runs."""
         return _hash({k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED})
 
-    def training_hash(self) -> str:
+    def training_settings_hash(self) -> str:
         """The settings that shape the trained model, not what it is evaluated on.
 
         Leaves out the episode seed, the test episodes' shape, `subject_disjoint`,

@@ -179,7 +179,7 @@ def train(
     Training (validation and model selection included) runs with the method's
     test-time options at their defaults; the requested values are set afterwards.
     So a model's weights never depend on them, which is what lets the training
-    hash leave them out (`RunConfig.training_hash`).
+    hash leave them out (`RunConfig.training_settings_hash`).
     """
     if config.train.regime != "full" and not config.weights:
         warnings.warn(
@@ -222,19 +222,20 @@ def training_hash(config: RunConfig, pool: FaceDataset) -> str:
     sets use, here with the pixels that training reads) is in it, so a model trained
     before images were added, deleted or edited is not reused afterwards.
     """
-    text = f"{config.training_hash()}|{pool.content_id(pixels=True)}"
+    text = f"{config.training_settings_hash()}|{pool.content_id(pixels=True)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def trained_method(
     config: RunConfig, pool: FaceDataset, key: str, device: torch.device, progress: Progress,
-    cache: ModelCache | None, resume: bool,
+    cache: ModelCache, reuse: bool, resume: bool,
 ) -> tuple[FewShotMethod, TrainingReport, bool]:  # fmt: skip
-    """The trained method: from `cache` if it holds training `key`, else trained (and cached).
+    """The trained method, and whether it was reused: from `cache` if `reuse` and it holds training `key`,
+    else trained. Either way the model ends in `cache`: a trained model is never thrown away.
 
     A damaged cache entry is named in a warning and retrained; the new model replaces it.
     """
-    if cache is not None:
+    if reuse:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             method = build_method(config, len(pool.classes)).to(device)
@@ -243,10 +244,8 @@ def trained_method(
             return method.eval(), found, True
         if found.damaged:
             warnings.warn(f"cached model unusable, retraining: {found.damaged}", FsferWarning, stacklevel=2)
-    checkpoint = cache.checkpoint(key) if cache is not None else None
-    method, report = train(config, pool, device, progress, checkpoint=checkpoint, resume=resume)
-    if cache is not None:
-        cache.save(method, report, key)
+    method, report = train(config, pool, device, progress, checkpoint=cache.checkpoint(key), resume=resume)
+    cache.save(method, report, key)
     return method, report, False
 
 
@@ -255,13 +254,16 @@ def run(
     *,
     progress: Progress = no_progress,
     store: Store | None = None,
-    reuse_training: bool = False,
+    reuse_training: bool = True,
     resume: bool = False,
 ) -> list[Record]:
     """Train once and evaluate each shot of `config`; returns the stored records.
 
-    With `reuse_training`, a model trained before with the same training config on
-    the same training data (same `training_hash`) is loaded from the store's model cache instead; with
+    Every trained model is kept in the store's model cache (`<store>/models`), keyed by its
+    `training_hash` (the training settings and the training pool's content). With
+    `reuse_training` (the default) a model trained before with the same hash is loaded
+    instead of trained again; without it (`--retrain`) the model is trained anew and
+    replaces the cached one. Records say which happened (`training.reused`). With
     `resume`, a training killed midway continues from its last checkpoint.
     """
     store = store or Store(config.out)
@@ -270,9 +272,9 @@ def run(
     device = resolve_device(config.device)
     pools = build_pools(config)
     episode_sets = sample_test_episodes(config, pools.target)
-    cache = ModelCache(store.root / "models") if (reuse_training or resume) else None
+    cache = ModelCache(store.root / "models")
     key = training_hash(config, pools.train)
-    method, report, reused = trained_method(config, pools.train, key, device, progress, cache, resume)
+    method, report, reused = trained_method(config, pools.train, key, device, progress, cache, reuse_training, resume)
     run_id = uuid.uuid4().hex[:12]
     features = FeatureCache()
     records = []

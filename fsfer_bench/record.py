@@ -249,7 +249,23 @@ class Record:
 
     @property
     def images_seen(self) -> int | None:
+        """Training images drawn over all steps (see `images_seen_returned` for the evaluated weights')."""
         return self.training.get("images_seen")
+
+    @property
+    def images_seen_returned(self) -> int | str | None:
+        """Training images drawn up to the step of the returned weights; UNKNOWN where that cannot be told.
+
+        Validation may return an earlier checkpoint than the last, trained on fewer images than
+        `images_seen`. Records made before the report stored it are derived from their
+        `training.returned` {stage, step}: the last step means every image drawn; an earlier step
+        counts its share of the steps, where every trained stage drew alike (the same `needs`).
+        None: the record says nothing of images at all.
+        """
+        stored = self.training.get("images_seen_returned")
+        if isinstance(stored, int) and not isinstance(stored, bool):
+            return stored
+        return _images_behind_returned(self.training)
 
     @property
     def returned_final_stage(self) -> str:
@@ -308,6 +324,36 @@ def _upgrade(data: dict) -> dict:
     data.setdefault("record_id", "")
     data["schema"] = SCHEMA
     return data
+
+
+def _images_behind_returned(training: dict) -> int | str | None:
+    seen, returned, steps = training.get("images_seen"), training.get("returned"), training.get("steps")
+    if not isinstance(seen, int):
+        return None
+    if seen == 0:
+        return 0
+    if not isinstance(returned, dict) or not isinstance(steps, dict) or returned.get("stage") not in steps:
+        return UNKNOWN
+    names = list(steps)
+    stage, step = returned["stage"], returned.get("step")
+    if not isinstance(step, int) or not all(isinstance(n, int) for n in steps.values()):
+        return UNKNOWN
+    if stage == names[-1] and step == steps[stage]:
+        return seen
+    if not _stages_draw_alike(training, names):
+        return UNKNOWN
+    upto = sum(steps[n] for n in names[: names.index(stage)]) + step
+    total = sum(steps.values())
+    return seen * upto // total if total and (seen * upto) % total == 0 else UNKNOWN
+
+
+def _stages_draw_alike(training: dict, names: list[str]) -> bool:
+    """Whether every trained stage drew the same kinds of data per step (as `training.stages` says)."""
+    stages = training.get("stages")
+    if not isinstance(stages, list):
+        return len(names) == 1
+    needs = {tuple(s.get("needs") or ()) for s in stages if isinstance(s, dict) and s.get("name") in names}
+    return len(needs) == 1
 
 
 def _stage_names(training: dict) -> list[str]:

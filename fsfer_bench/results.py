@@ -64,7 +64,13 @@ class Store:
         try:
             if episodes is not None:
                 self._write_episodes(episodes)
-            path = self.root / "records" / record.split / record.method / f"{record.record_id}.json"
+            path = (
+                self.root
+                / "records"
+                / _folder(record.split)
+                / _folder(record.method)
+                / f"{_folder(record.record_id)}.json"
+            )
             write_json_atomic(path, record.to_dict())
         except OSError as exc:
             raise StoreError(
@@ -80,6 +86,13 @@ class Store:
 
     def episodes(self, episode_hash: str) -> EpisodeSet:
         return EpisodeSet.load(self.root / "episodes" / f"{episode_hash}.npz")
+
+
+def _folder(name: str) -> str:
+    """`name` as one folder of the store; refused if it could lead anywhere else (registries check names too)."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0\n") or ".." in name:
+        raise StoreError(f"cannot store a record under the name {name!r}: it is not a plain folder name")
+    return name
 
 
 @functools.cache

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL, COMPOUND, is_compound
-from fsfer_bench.errors import ConfigError
-from fsfer_bench.registry import SPLIT_GROUP, load_plugins, missing_name
+from fsfer_bench.plugins import Registry
+from fsfer_bench.registry import SPLIT_GROUP
 
 #: Class selectors resolved against the target dataset's own class list.
 ALL, BASIC, COMPOUND_PRESENT = "all", "basic", "compound"
@@ -62,69 +62,53 @@ TRAIN_SETS = {
 #: RAF-DB's 11 compound classes: Du et al.'s 15 without these four.
 RAF_COMPOUND = tuple(c for c in COMPOUND if c not in ("fearfully_disgusted", "appalled", "hatred", "awed"))
 
-SPLITS = {
-    s.name: s
-    for s in (
-        Split(
-            "SynFACS_C",
-            "SynFACS-wild",
-            COMPOUND,
-            ("SynFACS-lab",),
-            "15 compound classes of rendered in-the-wild faces; train on lab basic",
-            "wild",
-        ),
-        Split(
-            "SynFACS_B",
-            "SynFACS-wild",
-            BASIC_WITH_NEUTRAL,
-            ("SynFACS-lab",),
-            "7 basic classes of rendered in-the-wild faces; train on lab basic",
-            "wild",
-        ),
-        Split("CFEE_C", "CFEE", COMPOUND, TRAIN_SETS["single"], "CFEE, 15 compound classes (Du et al. 2014)"),
-        Split("CFEE_B", "CFEE", BASIC_WITH_NEUTRAL, TRAIN_SETS["single"], "CFEE, 7 basic classes with neutral"),
-        Split("EmotioNet_C", "EmotioNet", COMPOUND_PRESENT, TRAIN_SETS["single"], "EmotioNet, its compound classes"),
-        Split("EmotioNet_B", "EmotioNet", BASIC, TRAIN_SETS["single"], "EmotioNet, its basic classes"),
-        Split(
-            "RAF_C",
-            "RAF-DB-compound",
-            RAF_COMPOUND,
-            ("CKplus",),
-            "RAF-DB compound, 11 classes; RAF-DB basic may train it (--train-on single), as in EGS-Net",
-            same_database_train=("RAF-DB",),
-        ),
-        Split(
-            "RAF_B",
-            "RAF-DB",
-            BASIC_WITH_NEUTRAL,
-            ("miniImageNet",),
-            "RAF-DB basic, 7 classes (Ciubotaru et al.: mini-ImageNet -> RAF-DB)",
-        ),
-        Split(
-            "CKplus",
-            "CKplus",
-            ALL,
-            TRAIN_SETS["single"],
-            "CK+ basic classes (Ciubotaru et al.: RAF-DB or mini-ImageNet -> CK+)",
-        ),
-        Split("JAFFE", "JAFFE", ALL, TRAIN_SETS["single"], "JAFFE, 7 classes with neutral"),
-        Split("FER2013", "FER2013", ALL, ("RAF-DB",), "FER2013, 7 classes with neutral"),
-        Split("SFEW", "SFEW", ALL, ("RAF-DB",), "SFEW 2.0, 7 classes with neutral"),
-    )
-}
-
-
-def register_split(split: Split, *, replace: bool = False) -> Split:
-    """Add a split (e.g. from a plugin or a test). A name taken by a different split is refused
-    unless `replace=True`, so that a plugin cannot silently change what a built-in split means."""
-    taken = SPLITS.get(split.name)
-    if taken is not None and taken != split and not replace:
-        raise ConfigError(
-            f"split name '{split.name}' is already registered ({taken.description}); "
-            "choose another name, or pass replace=True to register_split"
-        )
-    SPLITS[split.name] = split
-    return split
+_BUILTIN_SPLITS = (
+    Split(
+        "SynFACS_C",
+        "SynFACS-wild",
+        COMPOUND,
+        ("SynFACS-lab",),
+        "15 compound classes of rendered in-the-wild faces; train on lab basic",
+        "wild",
+    ),
+    Split(
+        "SynFACS_B",
+        "SynFACS-wild",
+        BASIC_WITH_NEUTRAL,
+        ("SynFACS-lab",),
+        "7 basic classes of rendered in-the-wild faces; train on lab basic",
+        "wild",
+    ),
+    Split("CFEE_C", "CFEE", COMPOUND, TRAIN_SETS["single"], "CFEE, 15 compound classes (Du et al. 2014)"),
+    Split("CFEE_B", "CFEE", BASIC_WITH_NEUTRAL, TRAIN_SETS["single"], "CFEE, 7 basic classes with neutral"),
+    Split("EmotioNet_C", "EmotioNet", COMPOUND_PRESENT, TRAIN_SETS["single"], "EmotioNet, its compound classes"),
+    Split("EmotioNet_B", "EmotioNet", BASIC, TRAIN_SETS["single"], "EmotioNet, its basic classes"),
+    Split(
+        "RAF_C",
+        "RAF-DB-compound",
+        RAF_COMPOUND,
+        ("CKplus",),
+        "RAF-DB compound, 11 classes; RAF-DB basic may train it (--train-on single), as in EGS-Net",
+        same_database_train=("RAF-DB",),
+    ),
+    Split(
+        "RAF_B",
+        "RAF-DB",
+        BASIC_WITH_NEUTRAL,
+        ("miniImageNet",),
+        "RAF-DB basic, 7 classes (Ciubotaru et al.: mini-ImageNet -> RAF-DB)",
+    ),
+    Split(
+        "CKplus",
+        "CKplus",
+        ALL,
+        TRAIN_SETS["single"],
+        "CK+ basic classes (Ciubotaru et al.: RAF-DB or mini-ImageNet -> CK+)",
+    ),
+    Split("JAFFE", "JAFFE", ALL, TRAIN_SETS["single"], "JAFFE, 7 classes with neutral"),
+    Split("FER2013", "FER2013", ALL, ("RAF-DB",), "FER2013, 7 classes with neutral"),
+    Split("SFEW", "SFEW", ALL, ("RAF-DB",), "SFEW 2.0, 7 classes with neutral"),
+)
 
 
 def _adopt_split(_name: str, obj: object) -> None:
@@ -133,18 +117,30 @@ def _adopt_split(_name: str, obj: object) -> None:
         register_split(obj)
 
 
+SPLIT_REGISTRY: Registry[Split] = Registry(
+    "split",
+    SPLIT_GROUP,
+    builtins=lambda: [SPLIT_REGISTRY.register(s.name, s) for s in _BUILTIN_SPLITS],
+    adopt=_adopt_split,
+    same=lambda a, b: a == b,
+    describe=lambda split: f"the split '{split.name}' ({split.description})",
+)
+
+
+def register_split(split: Split, *, replace: bool = False) -> Split:
+    """Add a split (e.g. from a plugin or a test). A name taken by a different split is refused
+    unless `replace=True`, so that a plugin cannot silently change what a built-in split means."""
+    return SPLIT_REGISTRY.register(split.name, split, replace=replace)
+
+
 def split_names() -> list[str]:
     """Every split, the plugins' (entry-point group `fsfer_bench.splits`) included, built-in ones first."""
-    load_plugins(SPLIT_GROUP, _adopt_split)
-    return list(SPLITS)
+    return SPLIT_REGISTRY.names()
 
 
 def get_split(name: str) -> Split:
-    load_plugins(SPLIT_GROUP, _adopt_split)
-    by_lower = {n.lower(): n for n in SPLITS}
-    if name.lower() not in by_lower:
-        raise missing_name("split", name, list(SPLITS), SPLIT_GROUP)
-    return SPLITS[by_lower[name.lower()]]
+    """The split registered as `name` (case-insensitive)."""
+    return SPLIT_REGISTRY.get(name)
 
 
 def expand_train_on(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -33,9 +33,10 @@ from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
 from fsfer_bench.evaluate import Progress, no_progress
 from fsfer_bench.executors import EXECUTORS, Executor, JobResult, local_executor, submitit_executor
 from fsfer_bench.files import DamagedFileError, read_json, write_json_atomic
+from fsfer_bench.plugins import import_plugin_modules
 from fsfer_bench.results import Store
 from fsfer_bench.splits import get_split
-from fsfer_bench.worker import DONE, FAILED, SKIPPED, Cell, CellOutcome, Job, WorkerSettings, import_plugins
+from fsfer_bench.worker import DONE, FAILED, SKIPPED, Cell, CellOutcome, Job, WorkerSettings
 from fsfer_bench.worker import recorded_hashes as recorded_hashes
 
 
@@ -57,7 +58,7 @@ class Sweep:
         """Every cell of the grid, once, ordered so that cells sharing a training are neighbours."""
         if not self.methods or not self.splits:
             raise ConfigError("a sweep needs methods and splits: give --methods and --splits, or [sweep] lists")
-        import_plugins(self.plugins)
+        import_plugin_modules(self.plugins)
         cells = [
             self.cell(method, split, shot, seed)
             for method in self.methods
@@ -226,7 +227,7 @@ def training_groups(cells: list[Cell], reuse_training: bool = True) -> list[list
         return [[c] for c in cells]
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
-        groups.setdefault(cell.training_hash, []).append(cell)
+        groups.setdefault(cell.training_settings_hash, []).append(cell)
     return list(groups.values())
 
 
@@ -350,7 +351,7 @@ def _cell_outcomes(results: Iterator[JobResult]) -> Iterator[CellOutcome]:
     try:
         for job, result in results:
             if isinstance(result, BaseException):
-                yield from _lost_job(job, result)
+                yield from lost_job_outcomes(job, result)
             else:
                 yield from result
     finally:
@@ -358,7 +359,7 @@ def _cell_outcomes(results: Iterator[JobResult]) -> Iterator[CellOutcome]:
             results.close()  # cancels the jobs not started
 
 
-def _lost_job(job: Job, error: BaseException) -> Iterator[CellOutcome]:
+def lost_job_outcomes(job: Job, error: BaseException) -> Iterator[CellOutcome]:
     """Outcomes of a job that could not report (its worker or Slurm task died): the cells it stored are done."""
     fatal = isinstance(error, StoreError)
     try:

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
-import pickle
 import time
-import warnings
-import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,23 +33,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset
-from fsfer_bench.episodes import EpisodeSampler, EpisodeSet, EpisodeSpec, sample_episodes
-from fsfer_bench.errors import EpisodeError, FsferWarning, TrainingError
-from fsfer_bench.evaluate import evaluate, no_progress
-from fsfer_bench.files import write_torch_atomic
+from fsfer_bench.checkpoints import Checkpoint, read_checkpoint
+from fsfer_bench.data.dataset import FaceDataset
+from fsfer_bench.episodes import EpisodeSampler
+from fsfer_bench.errors import TrainingError
+from fsfer_bench.evaluate import Progress, no_progress
 from fsfer_bench.methods import Batch, Episode, FewShotMethod, ParamGroup, Stage, StepData, TrainSettings
-from fsfer_bench.stats import summarise
 from fsfer_bench.tensors import SCRATCH, Normalisation, augment, input_normalisation, inputs
+from fsfer_bench.validation import ModelSelection, Validation, plan_validation, split_validation
 
 __all__ = ["TrainerState", "Trainer", "TrainingReport", "Validation", "fit", "plan_validation", "split_validation"]
-from fsfer_bench.evaluate import Progress
-
-VAL_QUERY = 5
-#: The smallest validation episode (way, shot, query) worth selecting weights on.
-MIN_VALIDATION = (2, 1, 1)
-_UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-               pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
 
 
 @dataclass
@@ -73,123 +63,13 @@ class TrainingReport:
     validation_episodes: int = 0  # how many episodes each validation ran (0: none)
     validation_shape: dict | None = None  # {"way", "shot", "query"} of those episodes
     images_seen: int = 0  # training images drawn, episodes' support + query and batches, over all steps
+    # the images drawn up to the step of the returned weights (validation may return an earlier
+    # checkpoint than the last): what "trained on N images" means for the model that is evaluated
+    images_seen_returned: int | None = None
     stages: list[dict] = field(default_factory=list)  # each stage's steps, optimiser, schedule and groups
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _held_out(fraction: float, n: int) -> int:
-    """How many of `n` people (images) to hold out: at least one, but never all of them."""
-    return min(n - 1, max(1, int(round(fraction * n))))
-
-
-def split_validation(
-    pool: FaceDataset, fraction: float, rng: np.random.Generator
-) -> tuple[FaceDataset, FaceDataset | None]:
-    """Hold out `fraction` of each source's people for validation (of its images, where it names none).
-
-    By person, within each source: CK+ frames of one sequence are near-duplicates,
-    so an image-level split would validate on copies of training images, and a
-    pool that joins a source with subjects to one without must still split the
-    first by person. Each source keeps at least one person (image) for training.
-    """
-    if fraction <= 0 or len(pool) == 0:
-        return pool, None
-    is_val = np.zeros(len(pool), bool)
-    for source in np.unique(pool.sources):
-        members = np.flatnonzero(pool.sources == source)
-        known = pool.subjects[members] != UNKNOWN_SUBJECT
-        with_subject, anonymous = members[known], members[~known]
-        if len(with_subject):
-            people = np.unique(pool.subjects[with_subject])
-            held = rng.choice(people, size=_held_out(fraction, len(people)), replace=False)
-            is_val[with_subject[np.isin(pool.subjects[with_subject], held)]] = True
-        if len(anonymous):
-            is_val[rng.choice(anonymous, size=_held_out(fraction, len(anonymous)), replace=False)] = True
-    if not is_val.any():
-        return pool, None
-    return pool.where(~is_val, name=f"{pool.name} (train)"), pool.where(is_val, name=f"{pool.name} (validation)")
-
-
-@dataclass(frozen=True)
-class Validation:
-    """The fixed episodes a run selects its weights on, or why there are none (`reason`)."""
-
-    pool: FaceDataset | None = None
-    episodes: EpisodeSet | None = None
-    reason: str = ""
-
-    @property
-    def size(self) -> int:
-        return 0 if self.episodes is None else len(self.episodes)
-
-    def shape(self) -> dict | None:
-        if self.episodes is None:
-            return None
-        return {k: getattr(self.episodes.spec, k) for k in ("way", "shot", "query")}
-
-
-def _validation_shapes(settings: TrainSettings, n_classes: int) -> list[tuple[int, int, int]]:
-    """(way, shot, query) to try, largest first: the run's own shape, then 1-shot ones down to the minimum.
-
-    Ordered by queries per episode, then ways: what a checkpoint's score rests on.
-    """
-    top_way = min(settings.way, n_classes)
-    wanted = (top_way, settings.shot, VAL_QUERY)
-    smaller = [(w, 1, q) for w in range(top_way, MIN_VALIDATION[0] - 1, -1) for q in range(VAL_QUERY, 0, -1)]
-    smaller.sort(key=lambda s: (-s[0] * s[2], -s[0]))
-    return [wanted, *(s for s in smaller if s != wanted)] if top_way >= MIN_VALIDATION[0] else []
-
-
-def _validation_episodes(pool: FaceDataset, settings: TrainSettings, seed: int) -> EpisodeSet | None:
-    """The largest subject-disjoint episodes `pool` allows, `settings.val_episodes` of them, or None."""
-    counts = np.bincount(pool.labels, minlength=len(pool.classes))
-    for way, shot, query in _validation_shapes(settings, int((counts >= 2).sum())):
-        if int((counts >= shot + query).sum()) < way:
-            continue
-        try:
-            return sample_episodes(pool, EpisodeSpec(way, shot, query, settings.val_episodes, seed),
-                                   min_per_class=shot + query)  # fmt: skip
-        except EpisodeError:  # too few distinct people for this shape: try a smaller one
-            continue
-    return None
-
-
-def _people(pool: FaceDataset) -> str:
-    n = len(np.unique(pool.subjects[pool.subjects != UNKNOWN_SUBJECT]))
-    if not n:
-        return f"{len(pool)} images"
-    return "1 person" if n == 1 else f"{n} people"
-
-
-def plan_validation(
-    pool: FaceDataset, settings: TrainSettings, seed: int, *, warn: bool = True
-) -> tuple[FaceDataset, Validation]:
-    """(training pool, validation): held-out people of `pool` and the episodes they allow.
-
-    The episodes are the run's way and shot with 5 queries where the held-out
-    people allow it, else smaller (1 shot, fewer queries, fewer ways) down to
-    `MIN_VALIDATION`. Below that, the run trains without model selection, says
-    why in one `FsferWarning` (if `warn`), and its record says so.
-    """
-    train_pool, val_pool = split_validation(pool, settings.val_fraction, np.random.default_rng([seed, 2]))
-    if settings.val_every <= 0 or settings.val_episodes <= 0:
-        off = "val_every" if settings.val_every <= 0 else "val_episodes"
-        return train_pool, Validation(val_pool, None, f"validation turned off ([train] {off} = 0)")
-    if val_pool is None:
-        reason = "no people held out for validation ([train] val_fraction = 0, or one person per source)"
-    else:
-        episodes = _validation_episodes(val_pool, settings, seed)
-        if episodes is not None:
-            return train_pool, Validation(val_pool, episodes)
-        way, shot, query = MIN_VALIDATION
-        reason = (f"the {_people(val_pool)} held out of {pool.name} for validation cannot form a {way}-way "
-                  f"{shot}-shot {query}-query episode with support and query from different people")  # fmt: skip
-    if warn:
-        message = f"training without model selection: {reason}; the last weights are kept"
-        warnings.warn(message, FsferWarning, stacklevel=2)
-    return train_pool, Validation(val_pool, None, reason)
 
 
 class _Data:
@@ -307,19 +187,18 @@ class Trainer:
         trained = [i for i, s in enumerate(self.stages) if self._steps(s) > 0]
         self._final = trained[-1] if trained else None
         train_pool, self.validation = plan_validation(pool, settings, seed, warn=self._final is not None)
+        self.selection = ModelSelection(self.validation, settings)
         self.data = _Data(train_pool, settings, device, seed, method.inputs, input_normalisation(method))
         self.report = TrainingReport(
             train_images=len(train_pool),
             val_images=0 if self.validation.pool is None else len(self.validation.pool),
             torch_threads=torch.get_num_threads(),
-            model_selection="none: nothing to train" if self._final is None else self._selection_default(),
+            model_selection="none: nothing to train" if self._final is None else self.selection.default,
             validation_episodes=self.validation.size,
             validation_shape=self.validation.shape(),
             stages=[self._describe(s) for s in self.stages],
         )
         self.stage_index, self.stage_step = 0, 0
-        self.best_state: dict | None = None
-        self.stale = 0
         self._optimisers: dict[str, torch.optim.Optimizer] = {}
         self._finished = False
         self._skip_empty_stages()
@@ -386,7 +265,8 @@ class Trainer:
         """Load the weights to return (see the module docstring) and gather `after_training` statistics."""
         if not self._finished:
             self._finished = True
-            self._return_weights()
+            if self._final is not None:
+                self.selection.choose(self.method, self.stages[self._final].name, self.report)
             self.method.eval()
             with torch.no_grad():
                 self.method.after_training(self.data.in_order)
@@ -397,18 +277,17 @@ class Trainer:
         """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
         report = self.report.to_dict()
         report["seconds"] += time.perf_counter() - self._started
-        state = {
-            "model": self.method.state_dict(),
-            "optimisers": {k: o.state_dict() for k, o in self._optimisers.items()},
-            "stage_index": self.stage_index,
-            "step": self.stage_step,
-            "best_state": self.best_state,
-            "stale": self.stale,
-            "report": json.dumps(report),
-            "data": self.data.state(),
-            "torch_rng": torch.get_rng_state(),
-        }
-        write_torch_atomic(path, state)
+        Checkpoint(
+            model=self.method.state_dict(),
+            optimisers={k: o.state_dict() for k, o in self._optimisers.items()},
+            stage_index=self.stage_index,
+            step=self.stage_step,
+            best_state=self.selection.best_state,
+            stale=self.selection.stale,
+            report=report,
+            data=self.data.state(),
+            torch_rng=torch.get_rng_state(),
+        ).write(path)
 
     def restore(self, path: Path) -> bool:
         """Continue from the checkpoint at `path`; True if it was used.
@@ -418,15 +297,7 @@ class Trainer:
         scratch, instead of failing on every rerun; the next checkpoint replaces it.
         Nothing changes unless all of it loads.
         """
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            self._apply(state)
-        except _UNREADABLE as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            message = f"checkpoint {path} cannot be used ({reason}); training from scratch"
-            warnings.warn(message, FsferWarning, stacklevel=2)
-            return False
-        return True
+        return read_checkpoint(path, self._take_over)
 
     # ---- stages, phases and optimisers
 
@@ -524,81 +395,37 @@ class Trainer:
         if self.checkpoint is not None and (done_steps % s.checkpoint_every == 0 or last):
             self.save(self.checkpoint)
 
-    # ---- validation and model selection
-
-    def _selection_default(self) -> str:
-        return "validation" if self.validation.episodes is not None else f"none: {self.validation.reason}"
-
     def _validate(self, stage: Stage) -> None:
-        result = evaluate(self.method, self.validation.pool, self.validation.episodes, device=self.device)
-        summary = summarise(result.accuracies)
-        ci95 = float(summary.ci95) if np.isfinite(summary.ci95) else None  # None: a single validation episode
-        entry = {"stage": stage.name, "step": self.stage_step, "accuracy": summary.mean, "ci95": ci95}
-        self.report.validation.append(entry)
-        self.method.train()
-        if self.stage_index != self._final:
-            return  # earlier stages are validated for the record only: selection stays in the final stage
-        # Ties go to the later model: equal scores carry no signal against further training.
-        if self.report.best is None or entry["accuracy"] >= self.report.best["accuracy"]:
-            self.report.best, self.stale = entry, 0
-            self.best_state = copy.deepcopy(self.method.state_dict())
-        else:
-            self.stale += 1
-            if s := self.settings.patience:
-                self.report.stopped_early = self.stale >= s
+        final = self.stage_index == self._final
+        self.selection.validate(self.method, self.device, stage.name, self.stage_step, final, self.report)
 
-    def _return_weights(self) -> None:
-        if self._final is None:
-            return
-        final = self.stages[self._final]
-        last = {"stage": final.name, "step": self.report.steps.get(final.name, 0)}
-        best = self.report.best
-        self.report.returned = last
-        if best is None:
-            if self.validation.episodes is not None:
-                self.report.model_selection = "none: the final stage was never validated"
-            return
-        scores = [v["accuracy"] for v in self.report.validation if v["stage"] == final.name]
-        half = best["ci95"]
-        if half is None or all(score >= best["accuracy"] - half for score in scores):
-            self.report.model_selection = "last (validation saturated)"
-            return
-        self.method.load_state_dict(self.best_state)
-        self.report.returned = {"stage": best["stage"], "step": best["step"]}
-        self.report.model_selection = "validation"
+    # ---- resuming
 
-    # ---- checkpoints
-
-    def _apply(self, state: dict) -> None:
-        """Take over a checkpoint's state, having checked all of it first."""
-        stage_index, step = int(state["stage_index"]), int(state["step"])
-        if not 0 <= stage_index <= len(self.stages):
-            raise ValueError(f"it is at stage {stage_index + 1} of a method with {len(self.stages)}")
-        saved = json.loads(state["report"])
-        report = TrainingReport(**saved)
+    def _take_over(self, checkpoint: Checkpoint) -> None:
+        """Take over a checkpoint's state, having checked that all of it fits this trainer first."""
+        if not 0 <= checkpoint.stage_index <= len(self.stages):
+            raise ValueError(f"it is at stage {checkpoint.stage_index + 1} of a method with {len(self.stages)}")
+        report = TrainingReport(**checkpoint.report)
         scratch = copy.deepcopy(self.method)
-        if state["best_state"] is not None:
-            scratch.load_state_dict(state["best_state"])
-        scratch.load_state_dict(state["model"])
+        if checkpoint.best_state is not None:
+            scratch.load_state_dict(checkpoint.best_state)
+        scratch.load_state_dict(checkpoint.model)
         rng, gen = np.random.default_rng(), torch.Generator()
-        rng.bit_generator.state = json.loads(state["data"]["rng"])
-        gen.set_state(state["data"]["torch_gen"])
-        torch_rng = state["torch_rng"]
-        if not isinstance(torch_rng, torch.Tensor):
-            raise TypeError("its torch RNG state is not a tensor")
-        stage = self.stages[stage_index] if stage_index < len(self.stages) else None
+        rng.bit_generator.state = json.loads(checkpoint.data["rng"])
+        gen.set_state(checkpoint.data["torch_gen"])
+        stage = self.stages[checkpoint.stage_index] if checkpoint.stage_index < len(self.stages) else None
         optimisers = {}
-        for key, saved_state in state["optimisers"].items():
+        for key, saved_state in checkpoint.optimisers.items():
             optimisers[key] = self._build_optimiser(stage, key or None)
             optimisers[key].load_state_dict(saved_state)
         # everything loaded: now take it over
-        self.method.load_state_dict(state["model"])
-        self.best_state, self.stale = state["best_state"], int(state["stale"])
-        self.stage_index, self.stage_step, self._optimisers = stage_index, step, optimisers
-        report.resumed_from = step
+        self.method.load_state_dict(checkpoint.model)
+        self.selection.best_state, self.selection.stale = checkpoint.best_state, checkpoint.stale
+        self.stage_index, self.stage_step, self._optimisers = checkpoint.stage_index, checkpoint.step, optimisers
+        report.resumed_from = checkpoint.step
         self.report = report
-        self.data.restore(state["data"])
-        torch.set_rng_state(torch_rng)
+        self.data.restore(checkpoint.data)
+        torch.set_rng_state(checkpoint.torch_rng)
         self._started = time.perf_counter()
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import traceback
 import warnings
 from collections.abc import Iterable
@@ -26,7 +25,8 @@ from pathlib import Path
 
 from fsfer_bench.claims import DEFAULT_LEASE_S, Claim, ClaimBoard, heartbeat, slurm_task
 from fsfer_bench.config import RunConfig
-from fsfer_bench.errors import ConfigError, FsferError, StoreError, show_warning
+from fsfer_bench.errors import FsferError, StoreError, show_warning
+from fsfer_bench.plugins import import_plugin_modules
 from fsfer_bench.results import Store, iter_records
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -46,8 +46,8 @@ class Cell:
         return self.config.hash()
 
     @cached_property
-    def training_hash(self) -> str:
-        return self.config.training_hash()
+    def training_settings_hash(self) -> str:
+        return self.config.training_settings_hash()
 
     @property
     def shot(self) -> int:
@@ -114,15 +114,6 @@ class ClaimedStore(Store):
         return super().write(record, episodes)
 
 
-def import_plugins(modules: Iterable[str]) -> None:
-    """Import modules that register datasets, splits or methods (for workers, which start blank)."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            raise ConfigError(f"plugin module '{name}' not found ({exc}); put its folder on PYTHONPATH") from exc
-
-
 def recorded_hashes(root: str | Path, cells: Iterable[Cell] = ()) -> set[str]:
     """Config hashes of the records in the store (only the folders of `cells`' splits and methods, if given)."""
     root = Path(root)
@@ -168,7 +159,7 @@ def _prepare_process(settings: WorkerSettings) -> None:
     # a worker process has not run the CLI's setup: without this its warnings come in Python's
     # two-line format, with the path and source line of the `warn` call
     warnings.showwarning = show_warning
-    import_plugins(settings.plugins)
+    import_plugin_modules(settings.plugins)
     if settings.threads:
         import torch
 

@@ -42,3 +42,9 @@ def test_the_add_a_report_column_recipe_adds_the_column(tmp_path, restore_column
     frame = pd.read_csv(io.StringIO(to_csv(build_table(make_cells(runs))))).set_index("method")
     assert list(frame.columns)[-1] == "train_seconds"
     assert frame.loc["A", "train_seconds"] == pytest.approx(20.0) and frame.loc["B", "train_seconds"] == 3.0
+
+
+def test_the_page_names_every_module_of_the_harness():
+    modules = sorted(p.name for p in (DOC.parent.parent / "fsfer_bench").glob("*.py") if p.name != "__init__.py")
+    text = DOC.read_text()
+    assert [m for m in modules if m not in text] == []

@@ -9,9 +9,10 @@ import pytest
 from fsfer_bench.data.check import FATAL, WARNING, check_dataset
 from fsfer_bench.data.dataset import make_dataset
 from fsfer_bench.data.loading import DataSources
-from fsfer_bench.data.options import DatasetAdapter, LoadOptions
+from fsfer_bench.data.options import LoadOptions
+from fsfer_bench.data.registry import register_dataset
 from fsfer_bench.errors import DataError
-from fsfer_bench.registry import _datasets
+from fsfer_bench.plugins import scratch_registries
 
 
 def check(folder, strict=False, **kw):
@@ -95,13 +96,14 @@ def test_unreadable_dataset_raises(tmp_path):
         check_dataset("CFEE", DataSources(tmp_path))
 
 
-def test_dataset_without_files_gets_counts(monkeypatch):
+def test_dataset_without_files_gets_counts():
     def load(_folder, _options):
         labels = ["happy"] * 3 + ["sad"] * 2
         return make_dataset("mem", np.zeros((5, 4, 4, 3), np.uint8), labels, subjects=list("abcab"))
 
-    monkeypatch.setitem(_datasets, "mem", DatasetAdapter("mem", ("mem",), "in memory", "nowhere", load, None, False))
-    report = check_dataset("mem", DataSources(None), way=2, shot=1, query=1)
+    with scratch_registries():
+        register_dataset("mem", layout="in memory", source="nowhere", needs_files=False)(load)
+        report = check_dataset("mem", DataSources(None), way=2, shot=1, query=1)
     assert report.class_counts == {"happy": 3, "sad": 2} and report.class_subjects == {"happy": 3, "sad": 2}
     assert not report.fatal and "mem: 5 images, 2 classes, 3 subjects" in report.format()
 

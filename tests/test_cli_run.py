@@ -123,3 +123,32 @@ def test_reused_training_gives_the_same_numbers(tmp_path):
     assert first["training"]["reused"] is False and second["training"]["reused"] is True
     assert first["accuracies"] == second["accuracies"]
     assert len(list((tmp_path / "models").glob("*.pt"))) == 1
+
+
+def test_every_run_keeps_its_model_and_the_next_one_reuses_it(tmp_path):
+    args = ["run", "--method", "protonet", *FAST, "--episodes", "10", "--shot", "1", "--format", "json",
+            "--out", str(tmp_path)]  # fmt: skip
+    first = _json(invoke(*args))[0]
+    (weights,) = (tmp_path / "models").glob("*.pt")
+    assert weights.name == f"{first['training_hash']}.pt" and first["training"]["reused"] is False
+    second = _json(invoke(*args))[0]
+    assert second["training"]["reused"] is True and second["accuracies"] == first["accuracies"]
+    weights.write_bytes(weights.read_bytes())  # a fresh inode stamp: --retrain must write the file again
+    before = weights.stat().st_mtime_ns
+    retrained = _json(invoke(*args, "--retrain"))[0]
+    assert retrained["training"]["reused"] is False and retrained["training_hash"] == first["training_hash"]
+    assert retrained["accuracies"] == first["accuracies"]  # same seed, same model
+    assert weights.stat().st_mtime_ns != before and len(list((tmp_path / "models").glob("*.pt"))) == 1
+    assert _json(invoke(*args, "--reuse-training"))[0]["training"]["reused"] is True  # still accepted
+    clash = invoke(*args, "--retrain", "--reuse-training")
+    assert clash.exit_code == 2 and clash.stderr.strip().splitlines() == [
+        "error: --retrain and --reuse-training contradict each other; give one of them"
+    ]
+
+
+def test_a_reused_model_is_said_once_on_stderr(tmp_path):
+    args = ["run", "--method", "protonet", *FAST[:-1], "--episodes", "10", "--shot", "1", "--out", str(tmp_path)]
+    assert "model reused" not in invoke(*args).stderr
+    note = [line for line in invoke(*args).stderr.splitlines() if line.startswith("model reused")]
+    assert len(note) == 1 and note[0].endswith("; --retrain trains anew")
+    assert "reuses it" in invoke("run", "--help").stdout

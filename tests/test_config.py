@@ -61,11 +61,11 @@ def test_config_hash_ignores_where_things_live_but_not_what_runs():
     b = resolve_config({"out": "b", "data_root": "y"})
     c = resolve_config({"seed": 1})
     assert a.hash() == b.hash() != c.hash()
-    assert a.training_hash() == resolve_config({"episodes": 10, "shots": "5"}).training_hash()
+    assert a.training_settings_hash() == resolve_config({"episodes": 10, "shots": "5"}).training_settings_hash()
 
 
 def test_default_training_sources_are_spelt_out_so_hashes_differ():
     synfacs, cfee = resolve_config({"split": "SynFACS_C"}), resolve_config({"split": "CFEE_C"})
     assert synfacs.train_on == ("SynFACS-lab",) and cfee.train_on == ("RAF-DB",)
-    assert synfacs.training_hash() != cfee.training_hash()
+    assert synfacs.training_settings_hash() != cfee.training_settings_hash()
     assert resolve_config({"split": "CFEE_C", "train_on": ("RAF-DB",)}).hash() == cfee.hash()

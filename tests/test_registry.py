@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 from toydata import TOY_COMPOUND, register_toys
 
-from fsfer_bench import registry, splits
+from fsfer_bench import plugins as plugins_module
 from fsfer_bench.cli import main
 from fsfer_bench.errors import ConfigError, FsferWarning
 from fsfer_bench.methods import FeatureMethod, class_means
+from fsfer_bench.plugins import scratch_registries
 from fsfer_bench.registry import METHOD_GROUP, SPLIT_GROUP, get_method, method_names, register_method
 from fsfer_bench.splits import Split, get_split, register_split, split_names
 
@@ -51,12 +52,9 @@ def plugins(monkeypatch: pytest.MonkeyPatch):
     """install(group, *entry_points): the only entry points the registries will see, until the test ends."""
     method_names(), split_names()  # the real plugins, registered before their entry points are replaced
     installed: dict[str, list] = {}
-    monkeypatch.setattr(registry, "entry_points", lambda group: installed.get(group, []))
-    monkeypatch.setattr(registry, "_loaded_groups", set())
-    monkeypatch.setattr(registry, "_broken", {})
-    monkeypatch.setattr(registry, "_methods", dict(registry._methods))
-    monkeypatch.setattr(splits, "SPLITS", dict(splits.SPLITS))
-    return lambda group, *eps: installed.__setitem__(group, list(eps))
+    monkeypatch.setattr(plugins_module, "entry_points", lambda group: installed.get(group, []))
+    with scratch_registries():
+        yield lambda group, *eps: installed.__setitem__(group, list(eps))
 
 
 def test_a_broken_plugin_is_skipped_with_one_line_and_the_next_one_loads(plugins) -> None:
@@ -101,29 +99,30 @@ def test_a_group_is_marked_loaded_only_after_loading(plugins) -> None:
     plugins(METHOD_GROUP, Interrupted())
     with pytest.raises(KeyboardInterrupt):
         method_names()
-    assert METHOD_GROUP not in registry._loaded_groups
     plugins(METHOD_GROUP, EntryPoint("later", f"{__name__}:LaterMethod", METHOD_GROUP))
     assert "later" in method_names()  # tried again, not left half-loaded
 
 
 def test_a_taken_method_name_is_refused_unless_replaced(plugins) -> None:
     original = get_method("protonet")
-    with pytest.raises(ConfigError, match=r"method name 'protonet' is already registered by baselines\.protonet\."):
+    with pytest.raises(ConfigError, match=r"method name 'protonet' is taken by baselines\.protonet\."):
         register_method("protonet")(LaterMethod)
     assert get_method("protonet") is original
     register_method("protonet")(original)  # the same definition again (a module imported twice) is no clash
-    register_method("protonet", replace=True)(LaterMethod)
+    with pytest.warns(FsferWarning, match="replaces method 'protonet'"):
+        register_method("protonet", replace=True)(LaterMethod)
     assert get_method("protonet") is LaterMethod
 
 
 def test_a_taken_split_name_is_refused_unless_replaced(plugins) -> None:
     original = get_split("SynFACS_C")
     other = Split("SynFACS_C", "Toy-test", TOY_COMPOUND, ("Toy-train",), "an impostor")
-    with pytest.raises(ConfigError, match="split name 'SynFACS_C' is already registered .*replace=True"):
+    with pytest.raises(ConfigError, match="split name 'SynFACS_C' is taken by .*replace=True to register_split"):
         register_split(other)
     assert get_split("SynFACS_C") is original
     register_split(dataclasses.replace(original))  # an equal split, registered again: no clash
-    register_split(other, replace=True)
+    with pytest.warns(FsferWarning, match="replaces split 'SynFACS_C'"):
+        register_split(other, replace=True)
     assert get_split("SynFACS_C") is other
 
 

@@ -243,7 +243,8 @@ def test_standalone_latex_compiles_with_pdflatex(known_store, tmp_path):
 def _flagged_store(root) -> None:
     """A: returned stage-1 weights of two stages, transductive, 32 px; B: final stage, same database, 64 px."""
     store = Store(root)
-    two_stages = {"steps": {"joint": 90, "alternate": 60}, "images_seen": 9600}
+    alike = [{"name": name, "needs": ["episode", "batch"]} for name in ("joint", "alternate")]
+    two_stages = {"steps": {"joint": 90, "alternate": 60}, "images_seen": 9600, "stages": alike}
     store.write(
         record(
             "A",
@@ -295,12 +296,13 @@ def test_flags_marks_and_notes_agree_across_formats(tmp_path):
     )
     assert (
         "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; faces aligned for some methods only; training images seen: "
-        "A 9,600, B 9,600." in markdown
+        "A 5,760, B 9,600." in markdown  # A's weights are from step 90 of 150: 90/150 of the images drawn
     )
     frame = to_frame(table).set_index("method")
     assert frame.loc["A", "returned_final_stage"] == "no" and frame.loc["B", "returned_final_stage"] == "yes"
     assert frame.loc["C_old", "returned_final_stage"] == "unknown" and frame.loc["A", "transductive"]
     assert frame.loc["B", "same_database"] and frame.loc["A", "image_size"] == 32
+    assert (frame.loc["A", "images_seen"], frame.loc["A", "images_drawn"]) == (5760, 9600)
 
 
 def test_a_single_episode_has_no_interval_but_a_table_still(tmp_path):

@@ -21,7 +21,7 @@ from sweeptoys import TINY, TINY_SET
 from fsfer_bench.claims import ClaimBoard
 from fsfer_bench.errors import FsferWarning
 from fsfer_bench.executors import SlurmStates, SubmititExecutor, TaskDied, submitit_quiet
-from fsfer_bench.sweep import Sweep, _lost_job
+from fsfer_bench.sweep import Sweep, lost_job_outcomes
 from fsfer_bench.worker import Job, WorkerSettings, run_job
 
 LEASE_S = 10.0
@@ -121,7 +121,7 @@ def test_a_dead_tasks_stored_cells_are_done_and_the_others_failed(tmp_path):
     lost = job(tmp_path, 0)
     first, second = lost.cells
     assert run_job(Job((first,), lost.settings))[0].status == "done"  # stored before the task died
-    outcomes = list(_lost_job(lost, TaskDied("Slurm task 7_0 cancelled")))
+    outcomes = list(lost_job_outcomes(lost, TaskDied("Slurm task 7_0 cancelled")))
     assert [(o.cell.hash, o.status, o.reason) for o in outcomes] == [
         (first.hash, "done", ""), (second.hash, "failed", "Slurm task 7_0 cancelled")]  # fmt: skip
 

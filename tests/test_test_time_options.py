@@ -48,8 +48,8 @@ TEST_TIME = [("simpleshot", "norm", "l2"), ("baseline", "finetune_steps", 7),
 @pytest.mark.parametrize(("method", "option", "value"), TEST_TIME)
 def test_a_test_time_option_leaves_the_training_hash_and_a_training_setting_does_not(method, option, value):
     default = _config(method)
-    assert _config(method, f"option.{option}={value}").training_hash() == default.training_hash()
-    assert _config(method, "train.steps=5").training_hash() != default.training_hash()
+    assert _config(method, f"option.{option}={value}").training_settings_hash() == default.training_settings_hash()
+    assert _config(method, "train.steps=5").training_settings_hash() != default.training_settings_hash()
 
 
 @pytest.mark.parametrize(("method", "option", "value"), [("simpleshot", "norm", "none"),

@@ -18,6 +18,7 @@ from fsfer_bench.data.dataset import concat, make_dataset
 from fsfer_bench.data.vocabulary import BASIC_WITH_NEUTRAL
 from fsfer_bench.errors import ConfigError, FsferWarning, TrainingError
 from fsfer_bench.methods import FeatureMethod, Optimiser, ParamGroup, Schedule, Stage, TrainSettings, class_means
+from fsfer_bench.record import Record
 from fsfer_bench.training import Trainer, fit, plan_validation, split_validation
 
 SETTINGS = TrainSettings(steps=6, way=3, shot=1, query=2, batch_size=8, val_every=3, val_episodes=5,
@@ -336,6 +337,20 @@ def test_distinguishable_validation_returns_the_best_checkpoint_of_the_final_sta
     assert report.model_selection == "validation"
     assert report.returned == {"stage": "episodic", "step": 4}
     assert _same(_snapshot(trainer.method), states[("episodic", 4)])
+
+
+def test_images_seen_returned_counts_the_images_behind_the_returned_weights(pool):
+    trainer = Trainer(_method(RisesThenFalls), pool, SELECTING)
+    report = trainer.run()
+    assert report.returned == {"stage": "episodic", "step": 4} and report.steps == {"episodic": 8}
+    per_step = report.images_seen // 8  # one 3-way 1-shot 2-query episode per step
+    assert report.images_seen_returned == 4 * per_step < report.images_seen
+    kept_last = Trainer(_method(Constant), pool, replace(SETTINGS, val_every=2)).run()
+    assert kept_last.images_seen_returned == kept_last.images_seen > 0
+    # a record written before the report kept the count derives the same from `returned` and the stages
+    old = {k: v for k, v in report.to_dict().items() if k != "images_seen_returned"}
+    assert Record(method="m", split="s", way=5, shot=1, query=5, seed=0, accuracies=[1.0], episode_hash="e",
+                  training=old).images_seen_returned == report.images_seen_returned  # fmt: skip
 
 
 class Constant(TwoHeads):

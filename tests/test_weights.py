@@ -187,7 +187,8 @@ def test_preset_resolution_and_record():
     assert resolve_config({}).weights_preset == "none"
     config = resolve_config({"weights": "w.pt", "weights_preset": "msceleb"})
     assert config.to_dict()["weights_preset"] == "msceleb"  # records store config.to_dict()
-    assert config.training_hash() != resolve_config({"weights": "w.pt", "weights_preset": "imagenet"}).training_hash()
+    imagenet = resolve_config({"weights": "w.pt", "weights_preset": "imagenet"})
+    assert config.training_settings_hash() != imagenet.training_settings_hash()
     profile = {"method": {"protonet": {"profiles": {"quick": {"weights": "w.pt", "weights_preset": "imagenet"}}}}}
     assert resolve_config({}, profile).weights_preset == "imagenet"
     with pytest.raises(ConfigError, match=r"unknown weights preset 'celeb' \(valid: none, imagenet, msceleb\)"):

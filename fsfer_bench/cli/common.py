@@ -49,6 +49,25 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+PLUGIN_HELP = "Module that registers a method, dataset or split; imported after the built-ins. Repeatable."
+
+
+def plugin_option(command: F) -> F:
+    """`--plugin MODULE` (repeatable): import the modules, after the built-ins and entry points, then run.
+
+    Put it below `friendly_errors`, so that a plugin that fails is one line, exit 2.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, plugins: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        from fsfer_bench.plugins import import_plugin_modules
+
+        import_plugin_modules(plugins)
+        return command(*args, **kwargs)
+
+    return click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help=PLUGIN_HELP)(wrapper)
+
+
 T = TypeVar("T")
 
 

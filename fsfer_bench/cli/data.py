@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.cli.common import friendly_errors, plugin_option
 from fsfer_bench.cli.options import data_options, image_options, label_options, load_options_from, sources_from
 from fsfer_bench.errors import ConfigError
 
@@ -30,6 +30,7 @@ def data() -> None:
 @click.option("--query", type=click.IntRange(1), help="... and this many queries per class.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
+@plugin_option
 def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: str, **options: Any) -> None:
     """Count NAME's images per class and subject, and list what is wrong with it.
 
@@ -79,6 +80,7 @@ def write_image(image: Any, out: str) -> None:
 @image_options
 @label_options
 @friendly_errors
+@plugin_option
 def preview(name: str, out: str, **options: Any) -> None:
     """Write a contact sheet of NAME's images, a row per class, as the harness will see them.
 

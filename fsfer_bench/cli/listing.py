@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.cli.common import friendly_errors, plugin_option
 
 
 def _first_line(obj: object) -> str:
@@ -15,6 +15,7 @@ def _first_line(obj: object) -> str:
 @main.command(name="list")
 @click.argument("what", type=click.Choice(["methods", "splits", "datasets"]))
 @friendly_errors
+@plugin_option
 def list_(what: str) -> None:
     """List the registered methods, splits or datasets."""
     {"methods": _methods, "splits": _splits, "datasets": _datasets}[what]()

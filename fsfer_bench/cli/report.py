@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.cli.common import friendly_errors, plugin_option
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.files import dumps_strict, write_text_atomic
 
@@ -76,6 +76,7 @@ def _write(text: str, out: str | None) -> None:
               help="Pool the seeds of a cell (inference across seeds), or give each seed its own row.")  # fmt: skip
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of the paired tests.")
 @friendly_errors
+@plugin_option
 def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, seeds: str | None,
            way: int | None, fmt: str, out: str | None, standalone: bool, caption: str | None, label: str,
            pool_seeds: bool, alpha: float) -> None:  # fmt: skip
@@ -118,6 +119,7 @@ def report(results_dir: str, methods: str | None, splits: str | None, shots: str
 @_results_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
+@plugin_option
 def compare(method_a: str, method_b: str, split: str, shot: int, seed: int | None, way: int | None,
             results_dir: str, fmt: str) -> None:  # fmt: skip
     """Paired comparison of METHOD_A and METHOD_B on the episodes both ran.
@@ -169,7 +171,7 @@ def _seed_option(command: Callable) -> Callable:
 
 def _figure_options(command: Callable) -> Callable:
     """The options every figure takes after its own: which seed and width, which store, which file."""
-    for option in (friendly_errors, _out_option, _results_option, _way_option, _seed_option):
+    for option in (plugin_option, friendly_errors, _out_option, _results_option, _way_option, _seed_option):
         command = option(command)
     return command
 

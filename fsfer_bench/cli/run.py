@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors, progress_factory
+from fsfer_bench.cli.common import friendly_errors, plugin_option, progress_factory
 from fsfer_bench.cli.options import data_options, image_options, label_options
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.files import dumps_strict
@@ -53,21 +53,33 @@ def episode_seed(value: str | None) -> int | None:
               help="Embed each test image once (fast path) or per episode (reference).  [default: on]")  # fmt: skip
 @click.option("--min-per-class", type=int, help="Drop target classes with fewer images than this.")
 @click.option("--allow-overlap", is_flag=True, default=None, help="Allow training on the target's own dataset.")
-@click.option("--reuse-training", is_flag=True, help="Load the model if this training config was trained before.")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train again even if the store holds a model of this training; the new one replaces it.",
+)
+@click.option(
+    "--reuse-training",
+    is_flag=True,
+    hidden=False,
+    help="Load the model if this training was done before: the default, kept for old scripts.",
+)
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")
-@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
-              help="Module to import first, one that registers a method, dataset or split. Repeatable.")  # fmt: skip
 @data_options
 @image_options
 @label_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")
 @friendly_errors
+@plugin_option
 def run(
-    config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, reuse_training: bool, resume: bool,
-    plugins: tuple[str, ...], **flags: object,
+    config_file: str | None, assignments: tuple[str, ...], fmt: str, quiet: bool, retrain: bool,
+    reuse_training: bool, resume: bool, **flags: object,
 ) -> None:  # fmt: skip
     """Train METHOD once, then evaluate it on SPLIT for each shot, one line per shot.
+
+    Every trained model is kept in the store (<out>/models), and a later run with the same training
+    (settings and training images) reuses it instead of training again; --retrain trains anew.
 
     \b
     Example:
@@ -75,18 +87,21 @@ def run(
     """
     from fsfer_bench.config import resolve_config
     from fsfer_bench.experiment import run as run_experiment
-    from fsfer_bench.worker import import_plugins
 
-    import_plugins(plugins)
     flags["train_on"] = _csv(flags.pop("train_on"))  # type: ignore[arg-type]
     flags["shots"] = flags.pop("shot")
     flags["episode_seed"] = episode_seed(flags.pop("episode_seed"))  # type: ignore[arg-type]
     config = resolve_config(flags, config_file, list(assignments))
-    records = run_experiment(config, progress=progress_factory(quiet), reuse_training=reuse_training, resume=resume)
+    if retrain and reuse_training:
+        raise ConfigError("--retrain and --reuse-training contradict each other; give one of them")
+    records = run_experiment(config, progress=progress_factory(quiet), reuse_training=not retrain, resume=resume)
     if fmt == "json":
         click.echo(dumps_strict([r.to_dict() for r in records]))
         return
     for record in records:
         click.echo(record.describe())
     if not quiet:
+        if records and records[0].training.get("reused"):
+            click.echo(f"model reused from {config.out}/models ({records[0].training_hash}); --retrain trains anew",
+                       err=True)  # fmt: skip
         click.echo(f"{len(records)} record(s) saved under {config.out}/records", err=True)

@@ -66,9 +66,10 @@ def sweep(config_file: str | None, assignments: tuple[str, ...], dry_run: bool, 
       fsfer-bench sweep --config study.toml --executor slurm --partition gpu --gpus-per-job 1 --timeout 120
     """
     from fsfer_bench.cli.run import episode_seed
+    from fsfer_bench.plugins import check_plugin_modules
     from fsfer_bench.sweep import load_sweep, plan_sweep
 
-    flags["plugins"] = flags["plugins"] or None  # type: ignore[assignment]
+    flags["plugins"] = check_plugin_modules(flags["plugins"]) or None  # type: ignore[arg-type,assignment]
     flags["episode_seed"] = episode_seed(flags["episode_seed"])  # type: ignore[arg-type]
     grid, options = load_sweep(flags, config_file, assignments)
     plan = plan_sweep(grid, retry_failed=options.retry_failed, lease=options.lease)

@@ -16,6 +16,7 @@ import numpy as np
 from fsfer_bench.data.adapters.api import dataset_names, get_dataset
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.data.options import DatasetAdapter, LoadOptions
+from fsfer_bench.data.registry import dataset_names, get_dataset
 from fsfer_bench.errors import DataError
 
 

@@ -389,15 +389,22 @@ def _training_sentences(table: Table, m: Markup) -> list[str]:
 
 
 def _images_seen(cells: list[TableCell], m: Markup) -> str:
+    """Per method, the training images behind the evaluated weights (validation may return an earlier step)."""
     seen: dict[str, set] = {}
     for c in cells:
-        seen.setdefault(c.method, set()).update(r.images_seen for r in c.source.records if r.images_seen is not None)
-    listed = [
-        f"{m.escape(method)} {min(n):,}" + ("" if len(n) == 1 else f"{m.dash}{max(n):,}")
-        for method, n in seen.items()
-        if n
-    ]
+        seen.setdefault(c.method, set()).update(
+            r.images_seen_returned for r in c.source.records if r.images_seen_returned is not None
+        )
+    listed = [_images_range(m.escape(method), n, m) for method, n in seen.items() if n]
     return ", ".join(listed)
+
+
+def _images_range(method: str, seen: set, m: Markup) -> str:
+    known = {n for n in seen if isinstance(n, int)}
+    if not known:
+        return f"{method} {UNKNOWN}"
+    shown = f"{method} {min(known):,}" + ("" if len(known) == 1 else f"{m.dash}{max(known):,}")
+    return shown if known == seen else f"{shown} (some {UNKNOWN})"
 
 
 # --- the three renderings -------------------------------------------------------------------------------
@@ -513,7 +520,8 @@ FRAME_COLUMNS: dict[str, Callable[[TableCell], object]] = {
     "same_database": lambda c: c.source.flag("same_database"),
     "train_on": lambda c: ",".join(t) if isinstance(t := c.source.flag("train_on"), tuple) else t,
     "image_size": lambda c: c.source.flag("image_size"),
-    "images_seen": lambda c: c.source.flag("images_seen"),
+    "images_seen": lambda c: c.source.flag("images_seen_returned"),  # behind the evaluated weights
+    "images_drawn": lambda c: c.source.flag("images_seen"),  # over the whole training
 }
 
 

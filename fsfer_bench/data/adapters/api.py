@@ -20,6 +20,7 @@ listing to a cached `FaceDataset`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import canonical, sort_classes
 
 # The one place the data layer takes dataset registration from (moving it changes this line only).
-from fsfer_bench.registry import dataset_names, get_dataset, register_dataset
+from fsfer_bench.data.registry import dataset_names, get_dataset, register_dataset
 
 __all__ = [
     "IMAGE_EXTENSIONS", "MANIFEST", "UNKNOWN_SUBJECT", "Box", "FaceDataset", "Item", "Listing", "LoadOptions",
@@ -71,6 +72,7 @@ def register_layout(
         def screened(folder: Path, options: LoadOptions) -> Listing:
             return screen_listing(scan(folder, options))
 
+        @functools.wraps(scan)  # the adapter is known by its own scan function, not by this wrapper
         def load(folder: Path, options: LoadOptions) -> FaceDataset:
             return load_listing(screened(folder, options), options)
 
