@@ -30,8 +30,8 @@ from fsfer_bench.errors import ConfigError, DataError, FsferWarning
 from fsfer_bench.evaluate import FeatureCache, Progress, evaluate, no_progress
 from fsfer_bench.leakage import check_training_sources, drop_duplicates, same_database_sources
 from fsfer_bench.methods import FewShotMethod, TrainSettings
-from fsfer_bench.near_duplicates import drop_near_duplicates
 from fsfer_bench.model_cache import CacheMiss, ModelCache
+from fsfer_bench.near_duplicates import drop_near_duplicates
 from fsfer_bench.record import Record
 from fsfer_bench.registry import dataset_names, get_dataset, get_method
 from fsfer_bench.results import Store, environment
@@ -145,7 +145,7 @@ def build_pools(config: RunConfig) -> Pools:
     train, used, skipped = training_pool(names, split, sources, options, config.allow_overlap)
     same = bool(same_database_sources(used, split))
     train, removed = drop_duplicates(train, target) if same else (train, 0)
-    train, near = drop_near_duplicates(train, target, strict=config.strict)
+    train, near = drop_near_duplicates(train, target, config.strict, config.face_align)
     overlap = tuple(c for c in target.classes if c in train.classes)
     return Pools(target, train, used, overlap, skipped, same, removed, len(near.removed))
 

@@ -9,13 +9,18 @@ them (aligned with --face-align, else resized): each image becomes a grey
 a pixel or two of shift), less its mean and scaled to unit length, and a pair
 whose thumbnails correlate at `THRESHOLD` or more is a near-duplicate.
 
-The threshold was chosen on pairs looked at, never on accuracy (the figures are in
-`bench/bench_near_duplicates.py`): the known CK+48/FER2013 copies correlate at
-.981-.987 without alignment; the same woman in another CK+ sequence (another
-expression, not a copy) at .959 at most, and the closest pairs of two different
-people at .934. A flat image (no contrast) has no thumbnail direction and is
-never matched; byte-identical copies of it are caught by `leakage.drop_duplicates`
-where they matter.
+The thresholds were chosen on pairs looked at, never on accuracy (measured at
+64 px; `bench/bench_near_duplicates.py` repeats the first row). Resized faces
+(`THRESHOLD`): the known CK+48/FER2013 copies correlate at .981-.987; the same
+woman in other CK+ sequences (other expressions, not copies) at .960 at most;
+two different people at .934 at most (CK+48 against all 28,709 FER2013 images);
+among the ten pairs of CK+48, FER2013, SFEW, CFEE and JAFFE, nothing else
+reaches .95. Aligned faces (`ALIGNED_THRESHOLD`): the copies at .996, the same
+woman's other expressions at .983, other CK+ people at .965, and across CK+48,
+CFEE, JAFFE and SFEW nothing past .895. Mirrored copies are not looked for (the
+closest mirrored pair across those databases correlates at .94). A flat image
+(no contrast) has no thumbnail direction and is never matched; byte-identical
+copies of it are caught by `leakage.drop_duplicates` where they matter.
 
 A run removes the training images that match a test image, warns in one line
 and records them (`Record.train_near_duplicates_removed`, the files in
@@ -27,6 +32,7 @@ training pool and test pool.
 from __future__ import annotations
 
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -37,7 +43,10 @@ from fsfer_bench.errors import DataError, FsferError, FsferWarning
 from fsfer_bench.files import read_json, write_json_atomic
 
 THUMBNAIL = 16
+#: Thumbnail correlation from which a pair is a near-copy: of resized faces, and of aligned ones (which
+#: alignment makes alike: two different CK+ people's aligned faces correlate up to .965).
 THRESHOLD = 0.97
+ALIGNED_THRESHOLD = 0.99
 #: Bumped when thumbnails or the threshold change, so that cached pairs are found again.
 VERSION = "1"
 #: Images turned into thumbnails at a time: bounds the float copy of a memory-mapped pool.
@@ -85,6 +94,10 @@ def thumbnails(images: np.ndarray, side: int = THUMBNAIL) -> np.ndarray:
     return out
 
 
+def threshold_for(aligned: bool) -> float:
+    return ALIGNED_THRESHOLD if aligned else THRESHOLD
+
+
 def find_near_duplicates(train: FaceDataset, test: FaceDataset, threshold: float = THRESHOLD) -> NearDuplicates:
     """Every (training image, test image) pair whose thumbnails correlate at `threshold` or more."""
     if not len(train) or not len(test):
@@ -98,20 +111,20 @@ def find_near_duplicates(train: FaceDataset, test: FaceDataset, threshold: float
     return NearDuplicates(tuple(pairs))
 
 
-def cached_near_duplicates(train: FaceDataset, test: FaceDataset) -> NearDuplicates:
-    """`find_near_duplicates`, cached under the image cache by both pools' content (pixels included)."""
-    key = short_hash(VERSION, str(THUMBNAIL), str(THRESHOLD), train.content_id(pixels=True), test.content_id(True))
+def cached_near_duplicates(train: FaceDataset, test: FaceDataset, aligned: bool = False) -> NearDuplicates:
+    """`find_near_duplicates` of faces aligned or not, cached under the image cache by both pools' content
+    (pixels included)."""
+    threshold = threshold_for(aligned)
+    key = short_hash(VERSION, str(THUMBNAIL), str(threshold), train.content_id(pixels=True), test.content_id(True))
     path = cache_root() / "near-duplicates" / f"{key}.json"
     try:
         cached = read_json(path)
         return NearDuplicates(tuple((int(i), int(j), float(c)) for i, j, c in cached["pairs"]))
     except (OSError, FsferError, KeyError, TypeError, ValueError):  # absent or unusable: find them again
         pass
-    found = find_near_duplicates(train, test)
-    try:
+    found = find_near_duplicates(train, test, threshold)
+    with suppress(OSError, FsferError):  # a read-only cache costs the check again next time, nothing more
         write_json_atomic(path, {"pairs": [list(p) for p in found.pairs]})
-    except (OSError, FsferError):  # a read-only cache costs the check again next time, nothing more
-        pass
     return found
 
 
@@ -121,25 +134,28 @@ class Removal:
 
     pairs: list[tuple[str, str, float]]
     removed: list[str]
+    threshold: float = THRESHOLD
 
     def notes(self) -> dict:
         """For `train_notes["near_duplicates"]`: how they were found, the pairs and the removed files."""
-        return {"thumbnail": THUMBNAIL, "threshold": THRESHOLD, "pairs": self.pairs, "removed": self.removed}
+        return {"thumbnail": THUMBNAIL, "threshold": self.threshold, "pairs": self.pairs, "removed": self.removed}
 
 
-def drop_near_duplicates(train: FaceDataset, test: FaceDataset, strict: bool = False) -> tuple[FaceDataset, Removal]:
+def drop_near_duplicates(
+    train: FaceDataset, test: FaceDataset, strict: bool = False, aligned: bool = False
+) -> tuple[FaceDataset, Removal]:
     """The training pool without its near-copies of test images, and what went; warns in one line.
 
-    With `strict`, a DataError naming the pairs instead.
+    `aligned`: the pools hold faces aligned by --face-align. With `strict`, a DataError naming the pairs instead.
     """
-    found = cached_near_duplicates(train, test)
+    found = cached_near_duplicates(train, test, aligned)
     if not found.pairs:
-        return train, Removal([], [])
+        return train, Removal([], [], threshold_for(aligned))
     named = found.named(train, test)
-    removal = Removal(named, [image_name(train, int(i)) for i in found.train_indices()])
+    removal = Removal(named, [image_name(train, int(i)) for i in found.train_indices()], threshold_for(aligned))
     summary = (
         f"{len(removal.removed)} training image(s) are near-copies of {len({t for _, t, _ in named})} test "
-        f"image(s) of {test.name} (thumbnail correlation >= {THRESHOLD}): {describe(named)}"
+        f"image(s) of {test.name} (thumbnail correlation >= {removal.threshold}): {describe(named)}"
     )
     if strict:
         raise DataError(f"{summary}; remove them from the training data, or drop --strict to train without them")

@@ -24,7 +24,7 @@ import numpy as np
 from fsfer_bench.data.adapters._common import Listing, Problem
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
-from fsfer_bench.data.loading import DataSources, locate
+from fsfer_bench.data.loading import DataSources, load_dataset, locate
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import MAX_IMAGE_BYTES, read_capped
 from fsfer_bench.episodes import EpisodeSpec, sample_episodes
@@ -58,6 +58,8 @@ class CheckReport:
     modes: dict[str, int] = field(default_factory=dict)  # PIL mode -> images
     sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> images
     findings: list[Finding] = field(default_factory=list)
+    # with `against`: (image here, image there, thumbnail correlation) of every near-copy pair
+    near_duplicates: list[tuple[str, str, float]] = field(default_factory=list, repr=False)
 
     @property
     def images(self) -> int:
@@ -80,8 +82,13 @@ def check_dataset(
     shot: int | None = None,
     query: int | None = None,
     workers: int | None = None,
+    against: str | None = None,
 ) -> CheckReport:
-    """Check dataset `name` as found through `sources`; raises DataError only where it cannot be read at all."""
+    """Check dataset `name` as found through `sources`; raises DataError only where it cannot be read at all.
+
+    With `against`, another dataset: the near-copies between the two, on the faces as a run sees them
+    (`near_duplicates.py`), named in `near_duplicates` and a finding.
+    """
     options = options or LoadOptions()
     adapter, folder = locate(name, sources)
     if adapter.scan is None or folder is None:  # a dataset made in memory (SynFACS): counts only
@@ -94,7 +101,38 @@ def check_dataset(
     report.findings += _episode_findings(report, way, shot, query)
     if report.images == 0:
         report.findings.append(Finding(FATAL, "no images", "no readable images"))
+    if against is not None and not report.fatal:  # a dataset a run cannot load is compared once it loads
+        report.near_duplicates = near_duplicate_pairs(name, against, sources, options)
+        report.findings += _near_duplicate_findings(against, report.near_duplicates, options)
     return report
+
+
+def near_duplicate_pairs(
+    name: str, against: str, sources: DataSources, options: LoadOptions
+) -> list[tuple[str, str, float]]:
+    """(image of `name`, image of `against`, correlation) of their near-copies, both loaded as a run loads them."""
+    from fsfer_bench.near_duplicates import cached_near_duplicates
+
+    with warnings.catch_warnings():  # what loading warns about, the check reports itself
+        warnings.simplefilter("ignore")
+        pool, other = load_dataset(name, sources, options), load_dataset(against, sources, options)
+    return cached_near_duplicates(pool, other, options.face_align).named(pool, other)
+
+
+def _near_duplicate_findings(against: str, pairs: list[tuple[str, str, float]], options: LoadOptions) -> list[Finding]:
+    from fsfer_bench.near_duplicates import describe, threshold_for
+
+    if not pairs:
+        return []
+    strict, threshold = options.strict, threshold_for(options.face_align)
+    effect = "a run training on one and testing on the other " + ("refuses (--strict)" if strict else "drops them")
+    return [
+        Finding(
+            FATAL if strict else WARNING,
+            f"near-copies in {against}",
+            f"{len(pairs)} pair(s) with thumbnail correlation >= {threshold}; {effect}: {describe(pairs)}",
+        )
+    ]
 
 
 def _check_listing(name: str, layout: str, listing: Listing, strict: bool, workers: int | None) -> CheckReport:
