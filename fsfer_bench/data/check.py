@@ -6,9 +6,11 @@ per class and subject, unreadable files, byte-identical duplicates (and those
 under two labels), label problems, and classes too small for an episode shape.
 
 A problem is fatal when a run would fail on it: a load error, or an episode
-shape the classes cannot fill. With `strict`, the problems a load would only
-warn about (unreadable files, bad label lines, conflicting duplicates) are
-fatal too, as they are for a load with --strict.
+shape the classes cannot fill; and where the data is not what its author wrote
+(rows a stray quote swallowed, `CHECK_ERRORS`), which a run only warns about.
+With `strict`, the problems a load would only warn about (unreadable files, bad
+label lines, conflicting duplicates) are fatal too, as they are for a load with
+--strict.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.adapters._common import Listing, Problem
+from fsfer_bench.data.csvfiles import SWALLOWED_ROWS
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
 from fsfer_bench.data.loading import DataSources, load_dataset, locate
@@ -31,6 +34,9 @@ from fsfer_bench.episodes import EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError
 
 FATAL, WARNING = "fatal", "warning"
+#: Problems a load only warns about (without --strict) that the check calls errors: the data is not what its
+#: author wrote (rows a stray quote swallowed), and a run on it is not on the data the author meant.
+CHECK_ERRORS = frozenset({SWALLOWED_ROWS})
 #: Episodes the sampler draws to see whether an episode shape can be met (subject-disjointness).
 EPISODES_CHECKED = 200
 
@@ -216,7 +222,7 @@ def _problem_findings(problems: list[Problem], strict: bool) -> list[Finding]:
         effect = "a load fails" if fatal else "skipped by a load"
         out.append(
             Finding(
-                FATAL if fatal else WARNING,
+                FATAL if fatal or kind in CHECK_ERRORS else WARNING,
                 kind,
                 f"{len(group)} entr{'y' if len(group) == 1 else 'ies'}, {effect}: {_some([str(p) for p in group], 3)}",
             )

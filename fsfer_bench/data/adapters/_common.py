@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.cache import cached_dataset
+from fsfer_bench.data.csvfiles import SWALLOWED_ROWS, CountedRows
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, make_dataset, short_hash
 from fsfer_bench.data.images import Box, DecodeJob, decode_files
 from fsfer_bench.data.loading import detect_layout
@@ -360,16 +361,17 @@ def _label_file_errors(path: Path) -> Iterator[None]:
         raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
 
-def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
+def read_csv(path: Path, required: Iterable[str], problems: list[Problem]) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) of a CSV label file whose header holds `required` (any case).
 
     Row keys are the lower-cased column names. A missing, non-text or
-    header-less file is a DataError; so is a missing column.
+    header-less file is a DataError; so is a missing column. Rows a stray quote
+    swallowed are a `SWALLOWED_ROWS` problem added to `problems` (data/csvfiles.py).
     """
-    return list(iter_csv(path, required))
+    return list(iter_csv(path, required, problems))
 
 
-def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def iter_csv(path: Path, required: Iterable[str], problems: list[Problem]) -> Iterator[tuple[int, dict[str, str]]]:
     """`read_csv`, streamed, for label files too big to hold twice (FER2013's 290 MB)."""
     with _label_file_errors(path), io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
@@ -382,9 +384,13 @@ def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[st
                 f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
                 f"(its header is: {columns}){_separator_hint(header)}"
             )
-        for row in reader:
+        rows = CountedRows(reader)
+        for line, row in rows:
             if any(cell.strip() for cell in row):
-                yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+                yield line, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+        parted = rows.divergence
+        if parted is not None:
+            problems.append(Problem(SWALLOWED_ROWS, f"{path.name}:{parted.first_line}", parted.detail()))
 
 
 def _separator_hint(header: list[str]) -> str:
