@@ -30,11 +30,13 @@ def data() -> None:
 @click.option("--query", type=click.IntRange(1), help="... and this many queries per class.")
 @image_options  # how --against sees the faces, as a run would
 @click.option("--against", metavar="OTHER", help="Also find near-copies of NAME's images in dataset OTHER.")
+@click.option("--list-duplicates", metavar="FILE", help="Write every group of byte-identical files to FILE (CSV).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
 def check(
-    name: str, way: int | None, shot: int | None, query: int | None, against: str | None, fmt: str, **options: Any
-) -> None:
+    name: str, way: int | None, shot: int | None, query: int | None, against: str | None, list_duplicates: str | None,
+    fmt: str, **options: Any,
+) -> None:  # fmt: skip
     """Count NAME's images per class and subject, and list what is wrong with it.
 
     Finds unreadable or truncated files, byte-identical duplicates (and those
@@ -54,6 +56,8 @@ def check(
 
     sources, load = sources_from(**options), load_options_from(**options)
     report = check_dataset(name, sources, load, way=way, shot=shot, query=query, against=against)
+    if list_duplicates:
+        write_text(report.duplicates_csv(), list_duplicates)
     if fmt == "json":
         fields = ("name", "classes", "class_counts", "class_subjects", "subject_counts", "modes", "sizes")
         fields += ("near_duplicates",) if against else ()
@@ -65,6 +69,16 @@ def check(
         click.echo(report.format())
     if report.fatal:
         sys.exit(1)
+
+
+def write_text(text: str, out: str) -> None:
+    """Write `text` atomically to `out`, or a ConfigError naming the file."""
+    from fsfer_bench.files import write_text_atomic
+
+    try:
+        write_text_atomic(out, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose another file") from None
 
 
 def write_image(image: Any, out: str) -> None:

@@ -15,7 +15,9 @@ label lines, conflicting duplicates) are fatal too, as they are for a load with
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -37,6 +39,8 @@ FATAL, WARNING = "fatal", "warning"
 #: Problems a load only warns about (without --strict) that the check calls errors: the data is not what its
 #: author wrote (rows a stray quote swallowed), and a run on it is not on the data the author meant.
 CHECK_ERRORS = frozenset({SWALLOWED_ROWS})
+#: Image sizes the check warns about: a side under MIN_SIDE px, or one side over MAX_ASPECT times the other.
+MIN_SIDE, MAX_ASPECT = 16, 4.0
 #: Episodes the sampler draws to see whether an episode shape can be met (subject-disjointness).
 EPISODES_CHECKED = 200
 
@@ -66,6 +70,18 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     # with `against`: (image here, image there, thumbnail correlation) of every near-copy pair
     near_duplicates: list[tuple[str, str, float]] = field(default_factory=list, repr=False)
+    duplicate_groups: list[list[str]] = field(default_factory=list, repr=False)  # "file (label)" per member
+
+    def duplicates_csv(self) -> str:
+        """Every group of byte-identical files as CSV rows: group, file, label."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["group", "file", "label"])
+        for number, group in enumerate(self.duplicate_groups, 1):
+            for member in group:
+                file, _, label = member.rpartition(" (")
+                writer.writerow([number, file, label.rstrip(")")])
+        return out.getvalue()
 
     @property
     def images(self) -> int:
@@ -171,8 +187,25 @@ def _check_listing(name: str, layout: str, listing: Listing, strict: bool, worke
     if listing.empty_classes():
         message = f"no images of {_some(listing.empty_classes(), 8)}; a load leaves them out"
         report.findings.append(Finding(WARNING, "empty class", message))
-    report.findings += _duplicate_findings(listing, good, [results[k][1] for k in good], strict)
+    report.findings += _duplicate_findings(listing, good, [results[k][1] for k in good], strict, report)
+    report.findings += _size_findings(listing, good, [results[k][3] for k in good])
     return report
+
+
+def _size_findings(listing: Listing, good: list[int], sizes: list[str]) -> list[Finding]:
+    """Images too small, or too long for their width, to hold a face once squared and resized."""
+    odd = []
+    for k, size in zip(good, sizes):
+        width, height = (int(x) for x in size.split("x"))
+        if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+            odd.append(f"{listing.file(listing.items[k])} ({size})")
+    if not odd:
+        return []
+    message = (
+        f"{len(odd)} image(s) under {MIN_SIDE} px a side or longer than {MAX_ASPECT:g}:1; a load squares and "
+        f"resizes them, leaving little or no face: {_some(odd)}"
+    )
+    return [Finding(WARNING, "odd image sizes", message)]
 
 
 def _inspect(job: DecodeJob) -> tuple[str, str, str, str]:
@@ -230,7 +263,10 @@ def _problem_findings(problems: list[Problem], strict: bool) -> list[Finding]:
     return out
 
 
-def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], strict: bool) -> list[Finding]:
+def _duplicate_findings(
+    listing: Listing, good: list[int], digests: list[str], strict: bool, report: CheckReport
+) -> list[Finding]:
+    """Groups of byte-identical files: every group in `report.duplicate_groups`, a few in each finding's line."""
     groups: dict[str, list[int]] = defaultdict(list)
     for k, digest in zip(good, digests):
         groups[digest].append(k)
@@ -238,7 +274,8 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
     for members in groups.values():
         if len(members) < 2:
             continue
-        names = " = ".join(f"{listing.file(listing.items[k])} ({listing.items[k].label})" for k in members)
+        names = [f"{listing.file(listing.items[k])} ({listing.items[k].label})" for k in members]
+        report.duplicate_groups.append(names)
         (conflicting if len({listing.items[k].label for k in members}) > 1 else same).append(names)
     out = []
     if conflicting:
@@ -246,7 +283,8 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
             Finding(
                 FATAL if strict else WARNING,
                 "duplicates with conflicting labels",
-                f"{len(conflicting)} group(s) of byte-identical files under different labels: {_some(conflicting, 3)}",
+                f"{len(conflicting)} group(s) of byte-identical files ({_files(conflicting)}) under different labels: "
+                f"{_some_groups(conflicting)}",
             )
         )
     if same:
@@ -254,10 +292,24 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
             Finding(
                 WARNING,
                 "byte-identical duplicates",
-                f"{len(same)} group(s); a duplicate may land in both support and query: {_some(same, 3)}",
+                f"{len(same)} group(s) ({_files(same)}); a duplicate may land in both support and query: "
+                f"{_some_groups(same)}",
             )
         )
     return out
+
+
+def _files(groups: list[list[str]]) -> str:
+    return f"{sum(len(g) for g in groups)} files"
+
+
+def _some_groups(groups: list[list[str]], n: int = 3, members: int = 3) -> str:
+    """A few groups, a few files each: one line however many files are alike (all of them: --list-duplicates)."""
+    shown = [
+        " = ".join(g[:members]) + (f" = ... ({len(g) - members} more)" if len(g) > members else "") for g in groups
+    ]
+    cut = len(groups) > n or any(len(g) > members for g in groups)
+    return _some(shown, n) + ("; --list-duplicates FILE lists every file" if cut else "")
 
 
 def _episode_findings(report: CheckReport, way: int | None, shot: int | None, query: int | None) -> list[Finding]:

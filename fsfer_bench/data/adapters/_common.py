@@ -34,6 +34,7 @@ from fsfer_bench.data.paths import (
     open_regular,
     printable,
     resolve_inside,
+    undecodable_folder,
     valid_name,
 )
 from fsfer_bench.data.vocabulary import canonical, sort_classes
@@ -167,6 +168,9 @@ def screen_listing(listing: Listing) -> Listing:
     most `MAX_IMAGE_BYTES` (a FIFO blocks a reader, /dev/zero never ends), and
     have a UTF-8 name (which every later stage can print, hash and store).
     """
+    folder = undecodable_folder(listing.folder)
+    if folder is not None:  # every file below it would be blamed for its folder's name
+        raise DataError(f"{listing.name}: the folder {printable(folder)} has a name that is not valid UTF-8; rename it")
     kept, folders = [], {}
     for item in listing.items:
         problem = _item_problem(listing, item, folders)
@@ -181,7 +185,7 @@ def screen_listing(listing: Listing) -> Listing:
 def _item_problem(listing: Listing, item: Item, folders: dict[str, str]) -> Problem | None:
     if item.pixels is not None:
         return None
-    if not valid_name(item.path):
+    if not valid_name(listing.file(item)):
         return Problem(BAD_NAME, printable(listing.file(item)), "the file name is not valid UTF-8; rename the file")
     try:
         path = item.path if item.path.is_absolute() else Path(os.path.abspath(item.path))
@@ -318,8 +322,9 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         return []
     found = folder.rglob("*") if recursive else folder.iterdir()
+    # not only regular files: a FIFO or device named as an image is listed, for `screen_listing` to report
     return sorted(
-        p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and not p.is_dir()
     )
 
 
