@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +21,13 @@ from fsfer_bench.data.loading import DataSources, load_dataset
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.errors import DataError, FsferWarning
 from fsfer_bench.experiment import build_pools, training_hash
-from fsfer_bench.near_duplicates import THRESHOLD, cached_near_duplicates, drop_near_duplicates, find_near_duplicates
+from fsfer_bench.near_duplicates import (
+    THRESHOLD,
+    cached_near_duplicates,
+    drop_near_duplicates,
+    find_near_duplicates,
+    photographs,
+)
 
 SIDE = 48
 COPY_IN_FER = "train/disgust/Training_75609687.jpg"  # a CK+ photograph, re-cropped and re-encoded
@@ -177,3 +184,18 @@ def test_data_check_against_names_the_pairs_and_strict_makes_them_fatal(tmp_path
     assert finding["severity"] == "warning" and "1 pair(s)" in finding["message"]
     strict = CliRunner().invoke(main, [*args, "--strict"])
     assert strict.exit_code == 1 and "FATAL    near-copies in Theirs" in strict.stdout
+
+
+def test_generated_faces_are_not_photographs():
+    drawn = replace(_pool("Drawn", _faces(3, 0)), files=None, notes={"content": {"generator": "test"}})
+    assert not photographs(drawn).any() and photographs(_pool("Other-DB", _faces(2, 0))).all()
+    assert find_near_duplicates(drawn, drawn).pairs and cached_near_duplicates(drawn, drawn).pairs == ()
+
+
+@pytest.mark.slow
+def test_generated_faces_are_not_compared_so_the_main_job_keeps_its_training_pool():
+    """SynFACS-lab and -wild hold disjoint people, yet a few drawn faces of different people correlate past the
+    threshold: the check leaves generated faces out, and the README's main job trains on all 2,800."""
+    pools = build_pools(resolve_config({"method": "egsnet", "split": "SynFACS_C"}))
+    assert pools.train_near_duplicates_removed == 0 and len(pools.train) == 2800
+    assert not photographs(pools.train).any() and photographs(_pool("Other-DB", _faces(2, 0))).all()
