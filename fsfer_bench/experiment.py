@@ -22,6 +22,7 @@ import torch
 from fsfer_bench.config import RunConfig, method_options
 from fsfer_bench.data.dataset import FaceDataset, concat
 from fsfer_bench.data.loading import DataSources, load_dataset
+from fsfer_bench.data.near_duplicates import drop_near_duplicates
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.vocabulary import is_compound
 from fsfer_bench.determinism import reproducible_training
@@ -49,6 +50,7 @@ class Pools:
     skipped_sources: tuple[str, ...] = ()
     same_database: bool = False  # training shares the target's database (leakage.py)
     train_duplicates_removed: int = 0  # training images identical to a test image, dropped
+    train_near_duplicates_removed: int = 0  # training images nearly identical to a test image (near_duplicates.py)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -143,8 +145,9 @@ def build_pools(config: RunConfig) -> Pools:
     train, used, skipped = training_pool(names, split, sources, options, config.allow_overlap)
     same = bool(same_database_sources(used, split))
     train, removed = drop_duplicates(train, target) if same else (train, 0)
+    train, near = drop_near_duplicates(train, target, config.strict, config.face_align)
     overlap = tuple(c for c in target.classes if c in train.classes)
-    return Pools(target, train, used, overlap, skipped, same, removed)
+    return Pools(target, train, used, overlap, skipped, same, removed, len(near.removed))
 
 
 def build_method(config: RunConfig, num_base_classes: int) -> FewShotMethod:
@@ -287,6 +290,7 @@ def run(
             "support_rule": episodes.support_rule,
             "same_database": pools.same_database,
             "train_duplicates_removed": pools.train_duplicates_removed,
+            "train_near_duplicates_removed": pools.train_near_duplicates_removed,
             "transductive": method.is_transductive(),
         }
         record = Record.from_run(

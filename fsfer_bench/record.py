@@ -13,7 +13,8 @@ Schema history:
 1. the first records: one seed drove both training and the test episodes;
 2. `episode_seed` apart from `seed`; protocol fields (`support_rule`, `same_database`,
    `train_duplicates_removed`, `transductive`); the training hash covers the training
-   pool's content; statistics undefined for one episode are `null` with a reason.
+   pool's content; statistics undefined for one episode are `null` with a reason. Later:
+   `train_near_duplicates_removed` (a protocol field: unknown in records written before it).
 
 Upgrading a schema-1 record never guesses: fields it could not know get `UNKNOWN` (or
 None where the field is a number or a flag) and are listed in `unknown_fields`. The
@@ -50,6 +51,7 @@ PROTOCOL_UNKNOWN = {
     "support_rule": UNKNOWN,  # "people" | "images"
     "same_database": None,
     "train_duplicates_removed": None,
+    "train_near_duplicates_removed": None,
     "transductive": None,
 }
 
@@ -84,6 +86,7 @@ class Record:
     support_rule: str = UNKNOWN
     same_database: bool | None = None
     train_duplicates_removed: int | None = None
+    train_near_duplicates_removed: int | None = None  # the files: train_notes["near_duplicates"]
     transductive: bool | None = None
     # summary of `accuracies`; None where undefined, with the reason in `interval_note`
     mean: float | None = None
@@ -307,7 +310,8 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "episode_hash": str, "episode_seed": (int, type(None)), "record_id": str, "created": (str, type(None)),
     "train_on": list, "config": dict, "training": dict, "evaluation": dict, "classes": list, "confusion": list,
     "support_rule": str, "same_database": (bool, type(None)), "transductive": (bool, type(None)),
-    "train_duplicates_removed": (int, type(None)), "variant": str,
+    "train_duplicates_removed": (int, type(None)), "train_near_duplicates_removed": (int, type(None)),
+    "variant": str,
 }  # fmt: skip
 
 
@@ -318,9 +322,12 @@ def _upgrade(data: dict) -> dict:
         raise RecordError(f"has schema {schema!r}; this fsfer-bench reads schemas up to {SCHEMA} (upgrade it)")
     if schema == 1:
         data.setdefault("episode_seed", data.get("seed"))  # schema 1 drew the test episodes with the seed
-        unknown = [k for k in PROTOCOL_UNKNOWN if k not in data]
+    # protocol fields the record's writer did not measure (schema 1, or a field added since): unknown
+    unknown = [k for k in PROTOCOL_UNKNOWN if k not in data]
+    if unknown:
         data.update({k: PROTOCOL_UNKNOWN[k] for k in unknown})
-        data["unknown_fields"] = unknown
+        listed = data.get("unknown_fields") if isinstance(data.get("unknown_fields"), list) else []
+        data["unknown_fields"] = [*listed, *(k for k in unknown if k not in listed)]
     data.setdefault("record_id", "")
     data["schema"] = SCHEMA
     return data

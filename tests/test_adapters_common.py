@@ -142,7 +142,7 @@ def test_relative_box_and_in_memory_pixels(tmp_path):
     assert images[0].min() > 200 and np.all(images[1] == 7)
 
 
-LABEL_READERS = {"read_text": read_text, "read_csv": lambda path: read_csv(path, ["label"])}
+LABEL_READERS = {"read_text": read_text, "read_csv": lambda path: read_csv(path, ["label"], [])}
 
 
 @pytest.mark.parametrize("reader", LABEL_READERS.values(), ids=LABEL_READERS.keys())
@@ -169,4 +169,4 @@ def test_a_csv_error_names_the_label_file(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("label\n" + "x" * 200_000 + "\n")  # over the csv module's field size limit
     with pytest.raises(DataError, match="label file .*labels.csv is garbled: field larger than field limit"):
-        read_csv(path, ["label"])
+        read_csv(path, ["label"], [])

@@ -95,7 +95,13 @@ def test_schema_1_records_upgrade_with_explicit_unknowns(tmp_path):
     assert record.schema == SCHEMA and record.episode_seed == 3  # schema 1 drew episodes with the seed
     assert record.support_rule == UNKNOWN and record.transductive is None and record.same_database is None
     assert record.train_duplicates_removed is None
-    assert record.unknown_fields == ["support_rule", "same_database", "train_duplicates_removed", "transductive"]
+    assert record.unknown_fields == [
+        "support_rule",
+        "same_database",
+        "train_duplicates_removed",
+        "train_near_duplicates_removed",
+        "transductive",
+    ]
     assert record.mean == pytest.approx(70.0)
 
 

@@ -28,27 +28,40 @@ def data() -> None:
 @click.option("--way", type=click.IntRange(2), help="Check that episodes of this many classes can be drawn.")
 @click.option("--shot", type=click.IntRange(1), help="... with this many shots per class.")
 @click.option("--query", type=click.IntRange(1), help="... and this many queries per class.")
+@image_options  # how --against sees the faces, as a run would
+@click.option("--against", metavar="OTHER", help="Also find near-copies of NAME's images in dataset OTHER.")
+@click.option("--list-duplicates", metavar="FILE", help="Write every group of byte-identical files to FILE (CSV).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
 @plugin_option
-def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: str, **options: Any) -> None:
+def check(
+    name: str, way: int | None, shot: int | None, query: int | None, against: str | None, list_duplicates: str | None,
+    fmt: str, **options: Any,
+) -> None:  # fmt: skip
     """Count NAME's images per class and subject, and list what is wrong with it.
 
     Finds unreadable or truncated files, byte-identical duplicates (and those
     under different labels), label lines that are out of range or garbled, and,
     given --way/--shot/--query (unset ones take the run defaults), classes too
-    small for such episodes. Exits 1 when a run would fail on what it found (with
+    small for such episodes; with --against OTHER, the near-copies of NAME's
+    images in OTHER (what a run training on one and testing on the other
+    drops from training). Exits 1 when a run would fail on what it found (with
     --strict, also on what a load would only skip), 2 when NAME cannot be read.
 
     \b
     Example:
       fsfer-bench data check CFEE --data-root ../shared/datasets --way 5 --shot 5 --query 15
+      fsfer-bench data check CKplus --against FER2013 --data-root ../shared/datasets
     """
     from fsfer_bench.data.check import check_dataset
 
-    report = check_dataset(name, sources_from(**options), load_options_from(**options), way=way, shot=shot, query=query)
+    sources, load = sources_from(**options), load_options_from(**options)
+    report = check_dataset(name, sources, load, way=way, shot=shot, query=query, against=against)
+    if list_duplicates:
+        write_text(report.duplicates_csv(), list_duplicates)
     if fmt == "json":
         fields = ("name", "classes", "class_counts", "class_subjects", "subject_counts", "modes", "sizes")
+        fields += ("near_duplicates",) if against else ()
         out = {f: getattr(report, f) for f in fields} | {"images": report.images, "fatal": report.fatal}
         out["folder"] = str(report.folder) if report.folder else None
         out["findings"] = [vars(f) for f in report.findings]
@@ -57,6 +70,16 @@ def check(name: str, way: int | None, shot: int | None, query: int | None, fmt: 
         click.echo(report.format())
     if report.fatal:
         sys.exit(1)
+
+
+def write_text(text: str, out: str) -> None:
+    """Write `text` atomically to `out`, or a ConfigError naming the file."""
+    from fsfer_bench.files import write_text_atomic
+
+    try:
+        write_text_atomic(out, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose another file") from None
 
 
 def write_image(image: Any, out: str) -> None:

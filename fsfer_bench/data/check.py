@@ -6,14 +6,18 @@ per class and subject, unreadable files, byte-identical duplicates (and those
 under two labels), label problems, and classes too small for an episode shape.
 
 A problem is fatal when a run would fail on it: a load error, or an episode
-shape the classes cannot fill. With `strict`, the problems a load would only
-warn about (unreadable files, bad label lines, conflicting duplicates) are
-fatal too, as they are for a load with --strict.
+shape the classes cannot fill; and where the data is not what its author wrote
+(rows a stray quote swallowed, `CHECK_ERRORS`), which a run only warns about.
+With `strict`, the problems a load would only warn about (unreadable files, bad
+label lines, conflicting duplicates) are fatal too, as they are for a load with
+--strict.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,15 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from fsfer_bench.data.adapters.api import Listing, Problem
+from fsfer_bench.data.csvfiles import SWALLOWED_ROWS
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, make_dataset
 from fsfer_bench.data.images import DecodeJob, open_job, run_jobs
-from fsfer_bench.data.loading import DataSources, locate
+from fsfer_bench.data.loading import DataSources, load_dataset, locate
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import MAX_IMAGE_BYTES, read_capped
 from fsfer_bench.episodes import EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError
 
 FATAL, WARNING = "fatal", "warning"
+#: Problems a load only warns about (without --strict) that the check calls errors: the data is not what its
+#: author wrote (rows a stray quote swallowed), and a run on it is not on the data the author meant.
+CHECK_ERRORS = frozenset({SWALLOWED_ROWS})
+#: Image sizes the check warns about: a side under MIN_SIDE px, or one side over MAX_ASPECT times the other.
+MIN_SIDE, MAX_ASPECT = 16, 4.0
 #: Episodes the sampler draws to see whether an episode shape can be met (subject-disjointness).
 EPISODES_CHECKED = 200
 
@@ -58,6 +68,20 @@ class CheckReport:
     modes: dict[str, int] = field(default_factory=dict)  # PIL mode -> images
     sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> images
     findings: list[Finding] = field(default_factory=list)
+    # with `against`: (image here, image there, thumbnail correlation) of every near-copy pair
+    near_duplicates: list[tuple[str, str, float]] = field(default_factory=list, repr=False)
+    duplicate_groups: list[list[str]] = field(default_factory=list, repr=False)  # "file (label)" per member
+
+    def duplicates_csv(self) -> str:
+        """Every group of byte-identical files as CSV rows: group, file, label."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["group", "file", "label"])
+        for number, group in enumerate(self.duplicate_groups, 1):
+            for member in group:
+                file, _, label = member.rpartition(" (")
+                writer.writerow([number, file, label.rstrip(")")])
+        return out.getvalue()
 
     @property
     def images(self) -> int:
@@ -80,8 +104,13 @@ def check_dataset(
     shot: int | None = None,
     query: int | None = None,
     workers: int | None = None,
+    against: str | None = None,
 ) -> CheckReport:
-    """Check dataset `name` as found through `sources`; raises DataError only where it cannot be read at all."""
+    """Check dataset `name` as found through `sources`; raises DataError only where it cannot be read at all.
+
+    With `against`, another dataset: the near-copies between the two, on the faces as a run sees them
+    (`near_duplicates.py`), named in `near_duplicates` and a finding.
+    """
     options = options or LoadOptions()
     adapter, folder = locate(name, sources)
     if adapter.scan is None or folder is None:  # a dataset made in memory (SynFACS): counts only
@@ -94,7 +123,38 @@ def check_dataset(
     report.findings += _episode_findings(report, way, shot, query)
     if report.images == 0:
         report.findings.append(Finding(FATAL, "no images", "no readable images"))
+    if against is not None and not report.fatal:  # a dataset a run cannot load is compared once it loads
+        report.near_duplicates = near_duplicate_pairs(name, against, sources, options)
+        report.findings += _near_duplicate_findings(against, report.near_duplicates, options)
     return report
+
+
+def near_duplicate_pairs(
+    name: str, against: str, sources: DataSources, options: LoadOptions
+) -> list[tuple[str, str, float]]:
+    """(image of `name`, image of `against`, correlation) of their near-copies, both loaded as a run loads them."""
+    from fsfer_bench.data.near_duplicates import cached_near_duplicates
+
+    with warnings.catch_warnings():  # what loading warns about, the check reports itself
+        warnings.simplefilter("ignore")
+        pool, other = load_dataset(name, sources, options), load_dataset(against, sources, options)
+    return cached_near_duplicates(pool, other, options.face_align).named(pool, other)
+
+
+def _near_duplicate_findings(against: str, pairs: list[tuple[str, str, float]], options: LoadOptions) -> list[Finding]:
+    from fsfer_bench.data.near_duplicates import describe, threshold_for
+
+    if not pairs:
+        return []
+    strict, threshold = options.strict, threshold_for(options.face_align)
+    effect = "a run training on one and testing on the other " + ("refuses (--strict)" if strict else "drops them")
+    return [
+        Finding(
+            FATAL if strict else WARNING,
+            f"near-copies in {against}",
+            f"{len(pairs)} pair(s) with thumbnail correlation >= {threshold}; {effect}: {describe(pairs)}",
+        )
+    ]
 
 
 def _check_listing(name: str, layout: str, listing: Listing, strict: bool, workers: int | None) -> CheckReport:
@@ -127,8 +187,25 @@ def _check_listing(name: str, layout: str, listing: Listing, strict: bool, worke
     if listing.empty_classes():
         message = f"no images of {_some(listing.empty_classes(), 8)}; a load leaves them out"
         report.findings.append(Finding(WARNING, "empty class", message))
-    report.findings += _duplicate_findings(listing, good, [results[k][1] for k in good], strict)
+    report.findings += _duplicate_findings(listing, good, [results[k][1] for k in good], strict, report)
+    report.findings += _size_findings(listing, good, [results[k][3] for k in good])
     return report
+
+
+def _size_findings(listing: Listing, good: list[int], sizes: list[str]) -> list[Finding]:
+    """Images too small, or too long for their width, to hold a face once squared and resized."""
+    odd = []
+    for k, size in zip(good, sizes):
+        width, height = (int(x) for x in size.split("x"))
+        if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+            odd.append(f"{listing.file(listing.items[k])} ({size})")
+    if not odd:
+        return []
+    message = (
+        f"{len(odd)} image(s) under {MIN_SIDE} px a side or longer than {MAX_ASPECT:g}:1; a load squares and "
+        f"resizes them, leaving little or no face: {_some(odd)}"
+    )
+    return [Finding(WARNING, "odd image sizes", message)]
 
 
 def _inspect(job: DecodeJob) -> tuple[str, str, str, str]:
@@ -178,7 +255,7 @@ def _problem_findings(problems: list[Problem], strict: bool) -> list[Finding]:
         effect = "a load fails" if fatal else "skipped by a load"
         out.append(
             Finding(
-                FATAL if fatal else WARNING,
+                FATAL if fatal or kind in CHECK_ERRORS else WARNING,
                 kind,
                 f"{len(group)} entr{'y' if len(group) == 1 else 'ies'}, {effect}: {_some([str(p) for p in group], 3)}",
             )
@@ -186,7 +263,10 @@ def _problem_findings(problems: list[Problem], strict: bool) -> list[Finding]:
     return out
 
 
-def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], strict: bool) -> list[Finding]:
+def _duplicate_findings(
+    listing: Listing, good: list[int], digests: list[str], strict: bool, report: CheckReport
+) -> list[Finding]:
+    """Groups of byte-identical files: every group in `report.duplicate_groups`, a few in each finding's line."""
     groups: dict[str, list[int]] = defaultdict(list)
     for k, digest in zip(good, digests):
         groups[digest].append(k)
@@ -194,7 +274,8 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
     for members in groups.values():
         if len(members) < 2:
             continue
-        names = " = ".join(f"{listing.file(listing.items[k])} ({listing.items[k].label})" for k in members)
+        names = [f"{listing.file(listing.items[k])} ({listing.items[k].label})" for k in members]
+        report.duplicate_groups.append(names)
         (conflicting if len({listing.items[k].label for k in members}) > 1 else same).append(names)
     out = []
     if conflicting:
@@ -202,7 +283,8 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
             Finding(
                 FATAL if strict else WARNING,
                 "duplicates with conflicting labels",
-                f"{len(conflicting)} group(s) of byte-identical files under different labels: {_some(conflicting, 3)}",
+                f"{len(conflicting)} group(s) of byte-identical files ({_files(conflicting)}) under different labels: "
+                f"{_some_groups(conflicting)}",
             )
         )
     if same:
@@ -210,10 +292,24 @@ def _duplicate_findings(listing: Listing, good: list[int], digests: list[str], s
             Finding(
                 WARNING,
                 "byte-identical duplicates",
-                f"{len(same)} group(s); a duplicate may land in both support and query: {_some(same, 3)}",
+                f"{len(same)} group(s) ({_files(same)}); a duplicate may land in both support and query: "
+                f"{_some_groups(same)}",
             )
         )
     return out
+
+
+def _files(groups: list[list[str]]) -> str:
+    return f"{sum(len(g) for g in groups)} files"
+
+
+def _some_groups(groups: list[list[str]], n: int = 3, members: int = 3) -> str:
+    """A few groups, a few files each: one line however many files are alike (all of them: --list-duplicates)."""
+    shown = [
+        " = ".join(g[:members]) + (f" = ... ({len(g) - members} more)" if len(g) > members else "") for g in groups
+    ]
+    cut = len(groups) > n or any(len(g) > members for g in groups)
+    return _some(shown, n) + ("; --list-duplicates FILE lists every file" if cut else "")
 
 
 def _episode_findings(report: CheckReport, way: int | None, shot: int | None, query: int | None) -> list[Finding]:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fsfer_bench.data.adapters.api import dataset_names, get_dataset
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.data.options import DatasetAdapter, LoadOptions
 from fsfer_bench.data.registry import dataset_names, get_dataset
@@ -38,6 +37,12 @@ class DataSources:
             if not folder.exists():
                 raise DataError(f"{adapter.name}: the path given for it, {folder}, does not exist")
             return folder
+        if self.root is not None and not self.root.is_dir():
+            state = "is not a folder" if self.root.exists() else "does not exist"
+            raise DataError(
+                f"the data root {self.root} (from --data-root, the config's [data] root or FSFER_DATA) {state}; "
+                "point it at the folder that holds the dataset folders (CFEE/, CKplus48/, ...)"
+            )
         candidates = [self.root / f for f in adapter.folders] if self.root else []
         for folder in candidates:
             if folder.is_dir():

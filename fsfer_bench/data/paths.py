@@ -50,6 +50,15 @@ def valid_name(path: str | Path) -> bool:
     return True
 
 
+def undecodable_folder(folder: str | Path) -> Path | None:
+    """The first folder on the way to `folder` (itself included) whose name is not valid UTF-8, or None."""
+    path = Path(folder)
+    for depth in range(1, len(path.parts) + 1):
+        if not valid_name(path.parts[depth - 1]):
+            return Path(*path.parts[:depth])
+    return None
+
+
 def resolve_inside(root: str | Path, relative: str | Path, limit: int | None = None, *,
                    folders: dict[str, str] | None = None) -> Path:  # fmt: skip
     """`root / relative`, if it resolves (symlinks and `..` followed) to a regular file inside `root`.

@@ -76,18 +76,38 @@ def canonical(name: str, label_map: dict[str, str] | None = None) -> str:
     `label_map` (from `--label-map`) is consulted first, so users can map names
     this table does not know, or override it.
     """
+    native = name
     if label_map:
         mapped = label_map.get(name, label_map.get(_key(name)))
         if mapped is not None:
             name = mapped
-    key = _key(name)
-    if key in _ALIASES:
-        return _ALIASES[key]
-    if key in EXPRESSIONS:
-        return key
+    known = _known(name)
+    if known is not None:
+        return known
+    if name != native:
+        raise DataError(mapped_to_unknown(native, name))
     raise DataError(
         f"unknown expression label '{name}'; map it with --label-map '{name}=<name>' "
         f"(known names: {', '.join(EXPRESSIONS)})"
+    )
+
+
+def _known(name: str) -> str | None:
+    """The canonical name of `name` by the vocabulary alone, or None."""
+    key = _key(name)
+    return _ALIASES.get(key, key if key in EXPRESSIONS else None)
+
+
+def mapped_to_unknown(native: str, name: str) -> str:
+    """Why --label-map 'native=name' cannot work: `name` is no expression; a swapped entry says so."""
+    if _known(native) is not None:
+        return (
+            f"--label-map '{native}={name}' maps to '{name}', which is not an expression name; entries are "
+            f"NATIVE=canonical: write '{name}={_known(native)}'"
+        )
+    return (
+        f"--label-map '{native}={name}' maps to '{name}', which is not an expression name; "
+        f"map to one of: {', '.join(EXPRESSIONS)}"
     )
 
 
@@ -111,4 +131,7 @@ def parse_label_map(text: str | None) -> dict[str, str]:
         if not sep or not native.strip() or not name.strip():
             raise DataError(f"malformed --label-map entry '{item}'; write NATIVE=canonical, e.g. 'Joy=happy'")
         pairs[native.strip()] = name.strip()
+    unknown = next(((n, c) for n, c in pairs.items() if _known(c) is None), None)
+    if unknown is not None:
+        raise DataError(mapped_to_unknown(*unknown))
     return pairs

@@ -48,7 +48,7 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
     listing = Listing("AffectNet", VERSION, folder, "wild", [], sort_classes(LABELS.values()), key_files=files)
     left_out = 0
     for path in files:
-        for line, row in iter_csv(path, COLUMNS):
+        for line, row in iter_csv(path, COLUMNS, listing.problems):
             where = f"{path.name}:{line}"
             if row["expression"].strip().isdigit() and int(row["expression"]) in NOT_EXPRESSIONS:
                 left_out += 1

@@ -43,10 +43,10 @@ from fsfer_bench.data.adapters.reading import (
 from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset, make_dataset
 from fsfer_bench.data.images import Box, square_box
 from fsfer_bench.data.options import LoadOptions
-from fsfer_bench.data.vocabulary import canonical, sort_classes
 
 # The one place the data layer takes dataset registration from (moving it changes this line only).
 from fsfer_bench.data.registry import dataset_names, get_dataset, register_dataset
+from fsfer_bench.data.vocabulary import canonical, sort_classes
 
 __all__ = [
     "IMAGE_EXTENSIONS", "MANIFEST", "UNKNOWN_SUBJECT", "Box", "FaceDataset", "Item", "Listing", "LoadOptions",

@@ -69,7 +69,7 @@ def looks_like(folder: Path) -> bool:
 )
 def scan(folder: Path, options: LoadOptions) -> Listing:
     listing = Listing("CFEE", VERSION, folder, "lab", items=[], classes=sort_classes(LABELS.values()))
-    for line, row in read_csv(folder / "label.csv", ("Index", "identity", "emotion_idx")):
+    for line, row in read_csv(folder / "label.csv", ("Index", "identity", "emotion_idx"), listing.problems):
         where = f"label.csv:{line}"
         label = coded_label(row["emotion_idx"], LABELS, where)
         if isinstance(label, str) and not _agrees(row.get("emotion_cat", ""), label):

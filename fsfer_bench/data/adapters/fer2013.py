@@ -54,7 +54,7 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
     if path is None:
         return scan_class_folders(folder, options, name="FER2013", domain="wild", partitions=partitions(folder))
     listing = Listing("FER2013", VERSION, folder, "wild", [], sort_classes(LABELS.values()), key_files=[path])
-    for line, row in iter_csv(path, ("emotion", "pixels")):
+    for line, row in iter_csv(path, ("emotion", "pixels"), listing.problems):
         where = f"{path.name}:{line}"
         label = coded_label(row["emotion"], LABELS, where)
         pixels = _pixels(row["pixels"], where)

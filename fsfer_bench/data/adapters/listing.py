@@ -23,9 +23,11 @@ from fsfer_bench.data.paths import (
     file_identity,
     printable,
     resolve_inside,
+    undecodable_folder,
     valid_name,
 )
 from fsfer_bench.data.vocabulary import sort_classes
+from fsfer_bench.errors import DataError
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +113,9 @@ def screen_listing(listing: Listing) -> Listing:
     most `MAX_IMAGE_BYTES` (a FIFO blocks a reader, /dev/zero never ends), and
     have a UTF-8 name (which every later stage can print, hash and store).
     """
+    folder = undecodable_folder(listing.folder)
+    if folder is not None:  # every file below it would be blamed for its folder's name
+        raise DataError(f"{listing.name}: the folder {printable(folder)} has a name that is not valid UTF-8; rename it")
     kept, folders = [], {}
     for item in listing.items:
         problem = _item_problem(listing, item, folders)
@@ -125,7 +130,7 @@ def screen_listing(listing: Listing) -> Listing:
 def _item_problem(listing: Listing, item: Item, folders: dict[str, str]) -> Problem | None:
     if item.pixels is not None:
         return None
-    if not valid_name(item.path):
+    if not valid_name(listing.file(item)):
         return Problem(BAD_NAME, printable(listing.file(item)), "the file name is not valid UTF-8; rename the file")
     try:
         path = item.path if item.path.is_absolute() else Path(os.path.abspath(item.path))

@@ -36,7 +36,7 @@ def has_manifest(folder: Path) -> bool:
 def scan_manifest(folder: Path, options: LoadOptions, *, name: str, domain: str, version: str = VERSION) -> Listing:
     """List the manifest's rows; a path leaving the folder is refused, an unknown label must be mapped."""
     listing = Listing(name, version, folder, domain, items=[], key_files=[folder / MANIFEST])
-    for line, row in read_csv(folder / MANIFEST, ("path", "label")):
+    for line, row in read_csv(folder / MANIFEST, ("path", "label"), listing.problems):
         where = f"{MANIFEST}:{line}"
         if not row["path"] or not row["label"]:
             listing.problems.append(Problem("garbled line", where, "empty path or label"))

@@ -34,7 +34,7 @@ def scan(folder: Path, options: LoadOptions) -> Listing:
     listing = Listing("miniImageNet", VERSION, folder, "natural", items=[])
     partition: dict[str, list[str]] = {}
     for path in label_files(folder):
-        for line, row in read_csv(path, ("filename", "label")):
+        for line, row in read_csv(path, ("filename", "label"), listing.problems):
             where = f"{path.name}:{line}"
             if not row["filename"] or not row["label"]:
                 listing.problems.append(Problem("garbled line", where, "empty filename or label"))

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fsfer_bench.data.adapters.listing import Problem
+from fsfer_bench.data.csvfiles import SWALLOWED_ROWS, CountedRows
 from fsfer_bench.data.options import LoadOptions
 from fsfer_bench.data.paths import MAX_TEXT_BYTES, UnsafePathError, open_regular
 from fsfer_bench.data.vocabulary import canonical
@@ -28,8 +29,9 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         return []
     found = folder.rglob("*") if recursive else folder.iterdir()
+    # not only regular files: a FIFO or device named as an image is listed, for `screen_listing` to report
     return sorted(
-        p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and not p.is_dir()
     )
 
 
@@ -71,16 +73,17 @@ def _label_file_errors(path: Path) -> Iterator[None]:
         raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
 
 
-def read_csv(path: Path, required: Iterable[str]) -> list[tuple[int, dict[str, str]]]:
+def read_csv(path: Path, required: Iterable[str], problems: list[Problem]) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) of a CSV label file whose header holds `required` (any case).
 
     Row keys are the lower-cased column names. A missing, non-text or
-    header-less file is a DataError; so is a missing column.
+    header-less file is a DataError; so is a missing column. Rows a stray quote
+    swallowed are a `SWALLOWED_ROWS` problem added to `problems` (data/csvfiles.py).
     """
-    return list(iter_csv(path, required))
+    return list(iter_csv(path, required, problems))
 
 
-def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def iter_csv(path: Path, required: Iterable[str], problems: list[Problem]) -> Iterator[tuple[int, dict[str, str]]]:
     """`read_csv`, streamed, for label files too big to hold twice (FER2013's 290 MB)."""
     with _label_file_errors(path), io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
@@ -93,9 +96,13 @@ def iter_csv(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[st
                 f"label file {path} is garbled: it lacks the column(s) {', '.join(missing)} "
                 f"(its header is: {columns}){_separator_hint(header)}"
             )
-        for row in reader:
+        rows = CountedRows(reader)
+        for line, row in rows:
             if any(cell.strip() for cell in row):
-                yield reader.line_num, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+                yield line, {n: (row[k].strip() if k < len(row) else "") for k, n in enumerate(names)}
+        parted = rows.divergence
+        if parted is not None:
+            problems.append(Problem(SWALLOWED_ROWS, f"{path.name}:{parted.first_line}", parted.detail()))
 
 
 def _separator_hint(header: list[str]) -> str:
