@@ -297,11 +297,9 @@ def notes(table: Table, m: Markup) -> list[str]:
 def _cells_sentence(table: Table, m: Markup, by_seeds: list[TableCell], by_episodes: list[TableCell]) -> str:
     episodes = f"{table.way}-way episodes with {_queries_phrase(table, m)}"
     ci = f"half-width of the 95{m.percent} confidence interval"
+    ci_t = f"half-width of the Student-t 95{m.percent} confidence interval"
     if not by_seeds:
-        return (
-            f"Cells: mean accuracy ({m.percent}) {m.pm} {ci} (Student-t) over {_episodes_phrase(by_episodes, m)}; "
-            f"{episodes}."
-        )
+        return f"Cells: mean accuracy ({m.percent}) {m.pm} {ci_t} over {_episodes_phrase(by_episodes, m)}; {episodes}."
     counts = "/".join(map(str, sorted({len(c.seeds) for c in by_seeds})))
     said = (
         f"Cells of {counts} training seeds: mean accuracy ({m.percent}) over the seeds {m.pm} {ci} for the "
@@ -310,7 +308,7 @@ def _cells_sentence(table: Table, m: Markup, by_seeds: list[TableCell], by_episo
         f"{_episodes_phrase(by_seeds, m, per_seed=True)}."
     )
     if by_episodes:
-        said += f" Cells of one seed: {ci} (Student-t) over {_episodes_phrase(by_episodes, m)}."
+        said += f" Cells of one seed: {ci_t} over {_episodes_phrase(by_episodes, m)}."
     return said
 
 
