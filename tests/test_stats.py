@@ -100,10 +100,10 @@ def test_crossed_interval_reduces_to_student_t_when_one_source_alone_varies():
     rng = np.random.default_rng(2)
     seeds_only = rng.normal(60, 3, (3, 1)) + np.zeros((3, 50))  # every episode the same: retraining only
     t_over_seeds = st.t.ppf(0.975, 2) * seeds_only[:, 0].std(ddof=1) / np.sqrt(3)
-    assert crossed_estimate(seeds_only).ci95 == pytest.approx(t_over_seeds, rel=0.03)  # fixed pivot draws
+    assert crossed_estimate(seeds_only).ci95 == pytest.approx(t_over_seeds)
     episodes_only = rng.normal(60, 10, (1, 40)) + np.zeros((5, 40))  # every seed the same: episodes only
     t_over_episodes = st.t.ppf(0.975, 39) * episodes_only[0].std(ddof=1) / np.sqrt(40)
-    assert crossed_estimate(episodes_only).ci95 == pytest.approx(t_over_episodes, rel=0.03)
+    assert crossed_estimate(episodes_only).ci95 == pytest.approx(t_over_episodes)
 
 
 def test_crossed_interval_counts_episodes_that_the_seed_means_hide():
@@ -122,9 +122,9 @@ def test_crossed_p_value_agrees_with_the_interval_and_the_sign():
     centred = y - y.mean()
     half = crossed_estimate(centred).ci95
     at_edge = crossed_estimate(centred + half)  # zero on the interval's edge: p = alpha
-    assert at_edge.p_value == pytest.approx(0.05, abs=1e-4)
-    assert at_edge.p_above() == pytest.approx(0.025, abs=1e-4)
-    assert crossed_estimate(centred - half).p_above() == pytest.approx(0.975, abs=1e-4)
+    assert at_edge.p_value == pytest.approx(0.05, abs=1e-6)
+    assert at_edge.p_above() == pytest.approx(0.025, abs=1e-6)
+    assert crossed_estimate(centred - half).p_above() == pytest.approx(0.975, abs=1e-6)
     assert crossed_estimate(centred).p_value == pytest.approx(1.0)
 
 

@@ -105,7 +105,7 @@ def _head_lines(c: Comparison, width: int) -> list[str]:
     s, d = len(c.seeds), c.across_seeds
     each = ", ".join(f"{x:+.2f}" for x in c.seed_differences)
     how = (
-        "seeds x episodes crossed: two-way variance, generalized pivot"
+        "seeds x episodes crossed: two-way variance components"
         if d.basis == SEEDS_X_EPISODES
         else f"Student-t over {s} seeds, each on its own episodes"
     )
@@ -236,7 +236,7 @@ def difference_notes(table: DifferenceTable, m: Markup) -> list[str]:
         said.append(
             "With several training seeds the interval and test are for the difference in expected accuracy over "
             "retraining and over the population of test episodes (seeds x episodes crossed on one shared episode "
-            "set: two-way variance components, generalized pivot; seeds on their own episode sets: Student-t "
+            "set: two-way variance components, a t quantile for each part; seeds on their own episode sets: Student-t "
             "over the seeds)."
         )
     if EPISODES in bases:

@@ -318,7 +318,7 @@ def _design_phrase(by_seeds: list[TableCell]) -> str:
     if True in crossed:
         said.append(
             "seeds sharing one episode set: two-way crossed seeds x episodes variance components, "
-            "generalized-pivot interval"
+            "a t quantile for each part"
         )
     if False in crossed:
         said.append("seeds on their own episode sets: Student-t over the seed means")
