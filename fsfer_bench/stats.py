@@ -204,13 +204,14 @@ def crossed_estimate(table: np.ndarray) -> Estimate:
     the expected accuracy over retraining and over the population of test episodes.
 
     Model: y[s, e] = mu + seed effect + episode effect + residual, all independent. The mean's variance,
-    sigma_seed^2 / S + (sigma_episode^2 / E + sigma_residual^2 / (S E)), is estimated from the two-way mean
-    squares as V_seed = (MS_seeds - MS_residual) / (S E) plus V_rest = MS_episodes / (S E), each kept at zero
-    or above (V_rest at MS_residual / (S E) or above). The half-width gives each part its own t quantile:
-    sqrt(t(S - 1)^2 V_seed + t(df_rest)^2 V_rest). A single Satterthwaite t covers only about 92% with three
-    seeds when retraining dominates, because its degrees of freedom grow exactly when MS_seeds is small by
-    chance; this one covers 94-97% in simulation whether seeds vary by 0.3 or by 3 points
-    (tests/test_seed_inference.py).
+    sigma_seed^2 / S + sigma_episode^2 / E + sigma_residual^2 / (S E), is estimated in two parts from the
+    two-way mean squares: V_seeds = MS_seeds / (S E), the squared standard error of the S seed means (the
+    interval the report used before, with its S - 1 degrees of freedom), and V_episodes = (MS_episodes -
+    MS_residual) / (S E) >= 0, the episode sampling that the shared episodes hide from the seed means
+    (E - 1 degrees of freedom). The half-width gives each part its own t quantile, sqrt(t(S - 1)^2 V_seeds +
+    t(E - 1)^2 V_episodes). In simulation (tests/test_seed_inference.py) it covers 94-98%, whether seeds vary
+    by 0.3 or 3 points; a single Satterthwaite t covers only about 92% with three seeds when retraining
+    dominates, and dropping a seed part estimated below zero, about 91% for differences.
     """
     y = np.asarray(table, dtype=np.float64)
     if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
@@ -225,20 +226,15 @@ def crossed_estimate(table: np.ndarray) -> Estimate:
         "episode_sd": math.sqrt(max(ms_episodes - ms_residual, 0.0) / s),
         "residual_sd": math.sqrt(ms_residual),
     }
-    v_seed = max(ms_seeds - ms_residual, 0.0) / (s * e)
-    v_rest = max(ms_episodes, ms_residual) / (s * e)
-    df_rest = e - 1 if ms_episodes > ms_residual else df_residual  # the mean square that V_rest stands on
-    if v_seed + v_rest == 0:  # no spread at all: the mean is certain
+    variances = ((ms_seeds / (s * e), s - 1), (max(ms_episodes - ms_residual, 0.0) / (s * e), e - 1))
+    if sum(v for v, _ in variances) == 0:  # no spread at all: the mean is certain
         return Estimate(grand, 0.0, 0.0, 1.0 if np.isclose(grand, 0) else 0.0, SEEDS_X_EPISODES, s, e, **parts)
 
     def half_width(alpha: float) -> float:
-        parts = ((v_seed, s - 1), (v_rest, df_rest))
-        return math.sqrt(sum(float(stdtrit(df, alpha / 2)) ** 2 * v for v, df in parts if v > 0))  # t(df) quantile
+        return math.sqrt(sum(float(stdtrit(df, alpha / 2)) ** 2 * v for v, df in variances if v > 0))  # t quantile
 
-    return Estimate(
-        grand, half_width(0.05), math.sqrt(v_seed + v_rest), _p_value(abs(grand), half_width), SEEDS_X_EPISODES,
-        s, e, **parts,
-    )  # fmt: skip
+    se = math.sqrt(sum(v for v, _ in variances))
+    return Estimate(grand, half_width(0.05), se, _p_value(abs(grand), half_width), SEEDS_X_EPISODES, s, e, **parts)
 
 
 def _p_value(distance: float, half_width: Callable[[float], float]) -> float:
