@@ -9,7 +9,7 @@ difference (power, of the table's mark and of `compare`'s paired difference). Ta
 built by the real report code (fsfer_bench/report/simulation.py); the rule this replaced
 (Student-t over the seed means of the shared episode set) is shown beside it.
 
-    python bench/bench_seed_inference.py [--tables 500] [--episodes 100] [--seed-sd 2.0]
+    python bench/bench_seed_inference.py [--tables 500] [--episodes 100] [--seed-sd 2.0] [--method-episode-sd 0]
 """
 
 from __future__ import annotations
@@ -27,14 +27,17 @@ def main() -> None:
     parser.add_argument("--tables", type=int, default=500)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed-sd", type=float, default=2.0)
+    # a method's own episode difficulty beyond the shared one: it does not cancel in A - B
+    parser.add_argument("--method-episode-sd", type=float, default=0.0)
     args = parser.parse_args()
     print(f"{args.tables} simulated tables per row; {args.episodes} episodes per seed, shared by all seeds; seed "
-          f"spread {args.seed_sd} points; alpha 0.05")  # fmt: skip
+          f"spread {args.seed_sd} points; method x episode spread {args.method_episode_sd}; alpha 0.05")  # fmt: skip
     print("  ".join(f"{h:>11}" for h in HEADER))
     for seeds in (3, 5):
         for difference in (0.0, 3.0):
             start = time.perf_counter()
-            scenario = Scenario(seeds=seeds, episodes=args.episodes, seed_sd=args.seed_sd, difference=difference)
+            scenario = Scenario(seeds=seeds, episodes=args.episodes, seed_sd=args.seed_sd, difference=difference,
+                                method_episode_sd=args.method_episode_sd)  # fmt: skip
             o = simulate(scenario, tables=args.tables)
             rates = (o.fired, o.covered, o.difference_fired, o.difference_covered, o.fired_seed_means,
                      o.covered_seed_means)  # fmt: skip

@@ -3,7 +3,8 @@
 Per-episode accuracies are drawn as level + method difference + a per-(method, seed)
 training effect + the episode's difficulty (one episode set, shared by every seed and
 method, as `--episode-seed` makes it, drawn afresh for each study from the episode
-population) + per-(method, seed, episode) noise. The tables are built by the real code
+population), optionally with a per-(method, episode) part that does not cancel in a
+paired difference, + per-(method, seed, episode) noise. The tables are built by the real code
 path (`results.frame`, `make_cells`, `build_table`), so what is measured is what
 `report` prints. The "true mean" of a method is the quantity its interval is for: the
 expected accuracy over retraining and over the population of test episodes, level
@@ -38,6 +39,7 @@ class Scenario:
     seed_sd: float = 2.0  # spread of a method's mean from one training seed to another
     episode_sd: float = 10.0  # spread of episode difficulty, shared by every method and seed
     noise_sd: float = 4.0  # a method's own per-episode spread, new for each seed
+    method_episode_sd: float = 0.0  # how much a method's own episode difficulty differs from the shared one
     level: float = 60.0
     methods: int = 2  # A, then B, C, ... with no difference among them
 
@@ -62,9 +64,10 @@ def simulated_runs(scenario: Scenario, rng: np.random.Generator) -> pd.DataFrame
     records = []
     for index, method in enumerate(_method_names(s.methods)):
         shift = s.difference if index == 0 else 0.0
+        own = difficulty + rng.normal(0.0, s.method_episode_sd, s.episodes)  # the same for every seed
         for seed in range(s.seeds):
             trained = s.level + shift + rng.normal(0.0, s.seed_sd)
-            accuracies = np.clip(trained + difficulty + rng.normal(0.0, s.noise_sd, s.episodes), 0.0, 100.0)
+            accuracies = np.clip(trained + own + rng.normal(0.0, s.noise_sd, s.episodes), 0.0, 100.0)
             record = Record(method=method, split="Sim", way=5, shot=1, query=15, seed=seed, episode_seed=0,
                             accuracies=accuracies.tolist(), episode_hash="sim")  # fmt: skip
             records.append((f"sim/{method}/{seed}.json", record.with_summary()))
