@@ -12,7 +12,7 @@ records for it:
   drew its own episodes, the Student-t interval over the seed means counts both
   (`stats.nested_estimate`). Tests against the cell use the differences paired by seed
   and by episode in the same way. A t-interval over the seed means of one shared episode
-  set leaves out the episode sampling (EGS-Net on CFEE_C: +-0.15 against +-1.7 with both
+  set leaves out the episode sampling (EGS-Net on CFEE_C 5-shot: +-0.15 against +-0.79 with both
   counted), and treating every seed's episodes as one sample leaves out retraining
   (bench/bench_seed_inference.py);
 - the same seed run again: only the newest record counts (a rerun replaces the
