@@ -97,11 +97,15 @@ def test_several_seeds_also_give_an_interval_across_seeds(tmp_path):
         store.write(record("B", seed=seed, accs=accs))
     c = _compare(tmp_path)
     assert c.seed_differences == pytest.approx((1.0, 5.0, -3.0))
-    gaps = np.array([1.0, 5.0, -3.0])
     assert c.across_seeds.mean == pytest.approx(1.0)
-    assert c.across_seeds.ci95 == pytest.approx(st.t.ppf(0.975, 2) * gaps.std(ddof=1) / np.sqrt(3))
+    # every episode moves by the seed's gap: the differences vary across seeds only, and the interval for the
+    # expected difference over seeds and episodes is the Student-t one over the three seed gaps
+    gaps = np.array([1.0, 5.0, -3.0])
+    t_interval = st.t.ppf(0.975, 2) * gaps.std(ddof=1) / np.sqrt(3)
+    assert c.across_seeds.ci95 == pytest.approx(t_interval)
+    assert c.across_seeds.episode_sd == pytest.approx(0.0, abs=1e-3)
     text = format_comparison(c)
-    assert "+1.00, +5.00, -3.00" in text and "over 3 seeds" in text
+    assert "+1.00, +5.00, -3.00" in text and "over retraining and over the population of test episodes" in text
 
 
 def test_one_seed_gives_no_interval_across_seeds(paired_store):
@@ -124,7 +128,7 @@ def test_compare_and_report_give_the_same_numbers(tmp_path):
     assert (a.mean, a.ci95) == pytest.approx((c.summary_a.mean, c.summary_a.ci95))
     assert (b.mean, b.ci95) == pytest.approx((c.summary_b.mean, c.summary_b.ci95))
     assert b.p_holm == pytest.approx(c.p_value)  # one test in the column: Holm changes nothing
-    assert c.p_value == pytest.approx(st.ttest_1samp(np.array(c.seed_differences), 0.0).pvalue)
+    assert c.p_value == pytest.approx(c.across_seeds.p_value)
     assert f"p = {c.p_value:.3g}" in format_comparison(c)
 
 
@@ -138,3 +142,60 @@ def test_compare_flags_weights_not_from_the_final_stage(tmp_path):
     text = format_comparison(c)
     assert "A returned weights from before its final training stage" in text
     assert "which training stage B's returned weights came from is not recorded" in text
+
+
+def _difference_store(root):
+    """A, B, C at seeds 0-2 on one episode set per column; C has no 5-shot runs."""
+    store = Store(root)
+    rng = np.random.default_rng(5)
+    for shot in (1, 5):
+        episodes = 60 + rng.normal(0, 8, 40)
+        for seed in range(3):
+            for method, gap in (("A", 4.0), ("B", 0.0), ("C", 3.0)):
+                if (method, shot) == ("C", 5):
+                    continue
+                accs = episodes + gap + rng.normal(0, 1.5) + rng.normal(0, 3, 40)
+                store.write(record(method, shot=shot, seed=seed, accs=accs))
+    return root
+
+
+def test_difference_table_corrects_every_test_of_the_table_together(tmp_path):
+    from fsfer_bench.report.cells import make_cells
+    from fsfer_bench.report.compare import difference_table, differences_to_markdown
+    from fsfer_bench.report.tables import Column
+    from fsfer_bench.stats import crossed_estimate, holm
+
+    runs = load(_difference_store(tmp_path))
+    columns = [Column("Fake_C", 1), Column("Fake_C", 5)]
+    table = difference_table(make_cells(runs), "A", ["B", "C"], columns)
+    grid = {
+        (m, k): np.stack(list(g.sort_values("seed")["accuracies"])) for (m, k), g in runs.groupby(["method", "shot"])
+    }
+    keys = [("B", 1), ("B", 5), ("C", 1)]
+    raw = [crossed_estimate(grid[("A", k)] - grid[(m, k)]).p_value for m, k in keys]
+    for (m, k), p in zip(keys, holm(raw)):
+        cell = table.cells[(m, Column("Fake_C", k))]
+        assert cell.p_holm == pytest.approx(p)
+        assert cell.difference.mean == pytest.approx((grid[("A", k)] - grid[(m, k)]).mean())
+    assert table.tests == 3 and ("C", Column("Fake_C", 5)) not in table.cells
+    markdown = differences_to_markdown(table)
+    row_b = next(line for line in markdown.splitlines() if line.startswith("| B |"))
+    bold = [f"**{table.cells[('B', c)].difference.mean:+.2f}" in row_b for c in columns]
+    assert bold == [table.cells[("B", c)].p_holm < 0.05 for c in columns]
+    assert "not run" in markdown and "across all 3 tests of the table" in markdown
+    assert "over retraining and over the population of test episodes" in markdown
+
+
+def test_report_minus_prints_the_difference_table_and_refuses_without_methods(tmp_path):
+    from click.testing import CliRunner
+
+    from fsfer_bench.cli import main
+
+    root = _difference_store(tmp_path / "results")
+    args = ["report", "--results", str(root), "--minus", "A"]
+    out = CliRunner().invoke(main, [*args, "--methods", "B,C", "--format", "latex"])
+    assert out.exit_code == 0, out.output
+    assert r"\toprule" in out.stdout and "A minus" in out.stdout and "Holm-adjusted" in out.stdout
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "--minus METHOD needs the methods to subtract" in refused.stderr

@@ -17,6 +17,7 @@ from fsfer_bench.errors import ConfigError, FsferWarning
 from fsfer_bench.report.cells import Selection, make_cells, select_runs
 from fsfer_bench.report.tables import Mark, build_table, to_csv, to_frame, to_latex, to_markdown
 from fsfer_bench.results import Store, load
+from fsfer_bench.stats import crossed_estimate, holm
 
 N = 60
 STEP = 100.0 / (WAY * QUERY)
@@ -98,10 +99,28 @@ def test_holm_correction_across_the_column_decides_the_underline(tmp_path):
     assert table.cell("C", column).p_holm == pytest.approx(0.06, abs=1e-3)
 
 
+def test_every_pair_of_the_column_is_one_holm_family(tmp_path):
+    """The best row is picked after looking, so the tests against it are corrected with all the column's pairs."""
+    a = _reference()
+    b = on_grid(a - 2 + np.random.default_rng(9).normal(0, 6, N))
+    c = on_grid(a - 2.5 + np.random.default_rng(10).normal(0, 6, N))
+    store = Store(tmp_path)
+    for method, accs in {"A": a, "B": b, "C": c}.items():
+        store.write(record(method, accs=accs))
+    stored = {m: r["accuracies"] for m, r in load(tmp_path).set_index("method").iterrows()}
+    raw = [st.ttest_rel(stored[x], stored[y]).pvalue for x, y in (("A", "B"), ("A", "C"), ("B", "C"))]
+    table = _table(tmp_path)
+    column = table.columns[0]
+    assert table.cell("A", column).mark is Mark.BEST
+    assert table.cell("B", column).p_holm == pytest.approx(holm(raw)[0])
+    assert table.cell("C", column).p_holm == pytest.approx(holm(raw)[1])
+
+
 def test_notes_say_which_ci_which_test_and_how_many_episodes(known_store):
     markdown = to_markdown(_table(known_store))
     for phrase in ("Student-t 95% confidence interval", f"n = {N} test episodes", "paired t-test on per-episode",
-                   "Holm-corrected across the column", "† Not tested", "All runs: seed 0"):  # fmt: skip
+                   "every pair of the column tested and Holm-corrected together", "† Not tested",
+                   "All runs: seed 0"):  # fmt: skip
         assert phrase in markdown
 
 
@@ -152,13 +171,17 @@ def test_pooled_seeds_are_summarised_and_tested_across_seeds(tmp_path):
     cell = table.cell("A", table.columns[0])
     assert cell.n_episodes == 2 * N and cell.seeds == (0, 1) and cell.inference == "seeds"
     assert cell.mean == pytest.approx(means["A"].mean())
-    assert cell.ci95 == pytest.approx(st.t.ppf(0.975, 1) * means["A"].std(ddof=1) / np.sqrt(2))
-    # one test in the column, so Holm leaves its p-value as is: a t-test on the 2 per-seed differences
-    p = st.ttest_1samp(means["A"] - means["B"], 0.0).pvalue
+    # both seeds ran one episode set: seeds and episodes crossed, the interval counts both
+    grid = {m: np.stack(list(runs[runs["method"] == m]["accuracies"])) for m in ("A", "B")}
+    assert cell.ci95 == pytest.approx(crossed_estimate(grid["A"]).ci95)
+    assert cell.ci95 > st.t.ppf(0.975, N - 1) * grid["A"].mean(axis=0).std(ddof=1) / np.sqrt(N)  # > episodes alone
+    # one test in the column, so Holm leaves its p-value as is: the differences paired by seed and episode
+    p = crossed_estimate(grid["A"] - grid["B"]).p_value
     assert table.cell("B", table.columns[0]).p_holm == pytest.approx(p)
     markdown = to_markdown(table)
-    assert "Training seeds 0, 1: inference across seeds" in markdown
-    assert "t-test on the per-seed paired differences" in markdown and "mean of the per-seed mean" in markdown
+    assert "Training seeds 0, 1: inference across seeds and test episodes" in markdown
+    assert "expected accuracy over retraining and over the population of test episodes" in markdown
+    assert "paired by seed and by episode" in markdown and "two-way crossed" in markdown
 
 
 def test_one_seed_speaks_for_that_trained_model_only(known_store):

@@ -75,16 +75,23 @@ def _write(text: str, out: str | None) -> None:
 @click.option("--pool-seeds/--no-pool-seeds", default=True, show_default=True,
               help="Pool the seeds of a cell (inference across seeds), or give each seed its own row.")  # fmt: skip
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of the paired tests.")
+@click.option("--minus", "minus", metavar="METHOD",
+              help="Instead: METHOD minus each of --methods, per column (paired differences ± 95% CI, "
+                   "Holm-corrected across every test of the table).")  # fmt: skip
 @friendly_errors
 @plugin_option
 def report(results_dir: str, methods: str | None, splits: str | None, shots: str | None, seeds: str | None,
            way: int | None, fmt: str, out: str | None, standalone: bool, caption: str | None, label: str,
-           pool_seeds: bool, alpha: float) -> None:  # fmt: skip
+           pool_seeds: bool, alpha: float, minus: str | None) -> None:  # fmt: skip
     """Table of methods x (split, shot): mean ± 95% CI, best bold, not significantly worse underlined.
 
+    With --minus A, a table of A minus each of --methods instead, bold where the difference
+    stays significant after Holm's correction across all the table's tests.
+
     \b
-    Example:
+    Examples:
       fsfer-bench report --splits SynFACS_C,SynFACS_B --format latex --standalone --out table.tex
+      fsfer-bench report --minus egsnet --methods protonet,egsnet-joint --splits CFEE_C --shots 5
     """
     from fsfer_bench.report.cells import make_cells
     from fsfer_bench.report.tables import build_table, to_csv, to_latex, to_markdown
@@ -94,6 +101,13 @@ def report(results_dir: str, methods: str | None, splits: str | None, shots: str
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must lie between 0 and 1, got {alpha}")
     selection = {"methods": _names(methods), "splits": _names(splits), "shots": _ints(shots, "--shots"), "way": way}
+    if minus is not None:
+        if standalone or not pool_seeds:
+            raise ConfigError("--minus makes one table of differences over pooled seeds; drop --standalone and "
+                              "--no-pool-seeds")  # fmt: skip
+        _write(_difference_report(results_dir, minus, selection, _ints(seeds, "--seeds"), fmt, caption, label,
+                                  alpha), out)  # fmt: skip
+        return
     runs = _selected(results_dir, **selection, seeds=_ints(seeds, "--seeds"))
     cells = make_cells(runs, pool_seeds=pool_seeds)
     table = build_table(cells, selection["methods"], selection["splits"], selection["shots"], alpha)
@@ -104,6 +118,26 @@ def report(results_dir: str, methods: str | None, splits: str | None, shots: str
     else:
         text = to_csv(table)
     _write(text, out)
+
+
+def _difference_report(results_dir: str, minus: str, selection: dict, seeds: tuple[int, ...] | None, fmt: str,
+                       caption: str | None, label: str, alpha: float) -> str:  # fmt: skip
+    """`report --minus A`: the text of A minus each of --methods."""
+    from fsfer_bench.report import compare as c
+    from fsfer_bench.report.cells import make_cells
+    from fsfer_bench.report.tables import Column
+
+    others = selection["methods"]
+    if not others:
+        raise ConfigError("--minus METHOD needs the methods to subtract: --methods B1,B2")
+    runs = _selected(results_dir, **{**selection, "methods": (minus, *others)}, seeds=seeds)
+    splits = selection["splits"] or tuple(sorted(runs["split"].unique()))
+    shots = selection["shots"] or tuple(sorted(int(s) for s in runs["shot"].unique()))
+    columns = [Column(split, shot) for split in splits for shot in shots]
+    table = c.difference_table(make_cells(runs), minus, others, columns, alpha)
+    if fmt == "latex":
+        return c.differences_to_latex(table, caption=caption, label=label)
+    return c.differences_to_markdown(table, caption=caption) if fmt == "markdown" else c.differences_to_csv(table)
 
 
 # --- compare ------------------------------------------------------------------------------------------------

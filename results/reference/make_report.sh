@@ -70,6 +70,9 @@ fsfer-bench report --results $wild --splits CKplus,CFEE_B,CFEE_C --methods "$wil
     done
   done
 } >results/reference/tables/wild_seeds_compare.txt
+# EGS-Net minus each of them: differences paired by seed and episode, Holm-corrected across the whole table.
+fsfer-bench report --results $wild --minus egsnet --methods "protonet,$wild_equal,egsnet-joint,baseline++" \
+  --splits CKplus,CFEE_B,CFEE_C --shots 5 --format markdown --out results/reference/tables/wild_egsnet_minus.md
 
 # The seed study (run_seed_study.sh): five training seeds per method on one episode set per split and
 # shot; cells pool the seeds (mean of per-seed means, t-interval and paired tests over seeds).
@@ -92,21 +95,26 @@ compare_with() { # split, then the methods egsnet is compared with
     egsnet-joint egsnet-private
   compare_with CFEE_C protonet egsnet-sim egsnet-joint # egsnet-private and the equal-images runs: SynFACS_C only
 } >results/reference/tables/seed_study_compare.txt
+fsfer-bench report --results "$study" --minus egsnet --splits SynFACS_C,CFEE_C \
+  --methods "protonet,egsnet-sim,egsnet-joint,egsnet-private,$equal" --format markdown \
+  --out results/reference/tables/seed_study_egsnet_minus.md
 
-# Paste each markdown table into README.md between its markers.
+# Paste each table into the READMEs (this one, and the project's where it is there) between its markers.
 python - <<'EOF'
 import re
 from pathlib import Path
 
-readme = Path("results/reference/README.md")
-text = readme.read_text()
 tables = ("synfacs", "synfacs_landmarks", "ckplus", "wild", "wild_fusion_compare", "wild_seeds", "wild_seeds_compare",
-          "seed_study", "seed_study_compare")
-for name in tables:
-    path = Path(f"results/reference/tables/{name}.md")
-    table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
-    marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
-    text = marker.sub(lambda m: m.group(1) + table + m.group(2), text)
-readme.write_text(text)
+          "seed_study", "seed_study_compare", "wild_egsnet_minus", "seed_study_egsnet_minus")
+for readme in (Path("results/reference/README.md"), Path("README.md")):
+    if not readme.exists():
+        continue
+    text = readme.read_text()
+    for name in tables:
+        path = Path(f"results/reference/tables/{name}.md")
+        table = path.read_text() if path.exists() else "```text\n" + path.with_suffix(".txt").read_text() + "```\n"
+        marker = re.compile(rf"(<!-- table: {name} -->\n).*?(<!-- /table -->)", re.S)
+        text = marker.sub(lambda m: m.group(1) + table + m.group(2), text)
+    readme.write_text(text)
+    print(f"updated {readme}")
 EOF
-echo "updated results/reference/README.md"
