@@ -3,9 +3,10 @@
 The quantity of every interval with several seeds is the method's expected accuracy over retraining and over the
 population of test episodes. Studies are drawn with one episode set shared by every seed and method (a fresh draw
 of episodes per study), a per-seed shift that is large (3 points) or tiny (0.3 points), and 3 or 5 seeds. The
-interval must cover 95% in every regime, for a cell and for a paired difference, within 93-97.5%: the interval gives
-the seed part and the episode part each its own t quantile, which errs on the wide side where the two parts are of
-a size (97.3% for a cell with 5 seeds 3 points apart and 100 episodes); with no true difference the marks must fire
+interval must cover 95 ± 2% in each regime, for a cell and for a paired difference (the issue's bar). The interval
+gives the seed part and the episode part each its own t quantile, which errs on the wide side where the two parts
+are of a size (up to 98.8% in bench/bench_seed_inference.py's regime with a 3-point method-by-episode spread;
+outside the regimes tested here, and said in the README); with no true difference the marks must fire
 near 5%; and with five equal methods, the marks against a best row chosen after looking too.
 """
 
@@ -20,8 +21,8 @@ REGIMES = [(seeds, seed_sd) for seeds in (3, 5) for seed_sd in (0.3, 3.0)]
 @pytest.mark.parametrize(("seeds", "seed_sd"), REGIMES, ids=[f"{s}seeds-sd{sd}" for s, sd in REGIMES])
 def test_intervals_cover_the_expected_accuracy_whether_seeds_vary_a_lot_or_barely(seeds, seed_sd):
     outcome = simulate(Scenario(seeds=seeds, seed_sd=seed_sd, episodes=100), tables=1000, seed=seeds)
-    assert 0.93 <= outcome.covered <= 0.975
-    assert 0.93 <= outcome.difference_covered <= 0.975
+    assert 0.93 <= outcome.covered <= 0.97
+    assert 0.93 <= outcome.difference_covered <= 0.97
     assert 0.02 <= outcome.difference_fired <= 0.07  # no true difference: the test fires near alpha
     assert outcome.fired <= 0.07
 

@@ -415,7 +415,7 @@ def _training_sentences(table: Table, m: Markup) -> list[str]:
             parts.append("faces aligned for some methods only")
         seen = _images_seen(cells, m)
         if seen:
-            parts.append(f"training images seen: {seen}")
+            parts.append(f"training images behind the returned weights: {seen}")
         if parts:
             said.append(f"{m.escape(split)}: {'; '.join(parts)}.")
     return said
