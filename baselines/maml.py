@@ -65,6 +65,7 @@ class Options:
     bn: str = "batch"
     batched: str = "auto"
     way: int = 5
+    zero_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("inner_steps", "test_inner_steps"):
@@ -225,6 +226,8 @@ class MAML(FewShotMethod):
         meta_gradient = torch.is_grad_enabled()
         with torch.enable_grad():
             params = {k: p if meta_gradient else p.detach() for k, p in self.named_parameters()}
+            if self.options.zero_head:
+                params.update({k: torch.zeros_like(p) for k, p in self.head.named_parameters(prefix="head")})
             run = self._vmapped if self._path(path, len(episodes)) == "vmap" else self._looped
             logits, losses = run(params, episodes, way, steps)
         self._check_finite(losses, where)

@@ -42,6 +42,7 @@ class Options:
 
     relation: str = "auto"
     hidden: int = 8
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
         if self.relation not in RELATIONS:
@@ -138,5 +139,8 @@ class RelationNet(FeatureMethod):
         return self.relation(pairs.flatten(0, 1)).view(q, n)
 
     def episode_loss(self, episode: Episode) -> torch.Tensor:
-        scores = torch.sigmoid(self.predict(episode.support, episode.support_labels, episode.query))
+        logits = self.predict(episode.support, episode.support_labels, episode.query)
+        if self.options.loss == "ce":
+            return F.cross_entropy(logits, episode.query_labels)
+        scores = torch.sigmoid(logits)
         return F.mse_loss(scores, F.one_hot(episode.query_labels, episode.way).to(scores.dtype))
