@@ -155,9 +155,11 @@ def backbone_state(model: TrainedModel) -> dict[str, torch.Tensor]:
     fresh = build_backbone(model.backbone, model.image_size).state_dict()
     missing = sorted(set(fresh) - set(backbone))
     if any(k.endswith(("running_mean", "running_var")) for k in missing):
-        raise ConfigError(f"{model.method} model {model.training_hash} kept no BatchNorm running statistics (it "
-                          "normalises by each batch's, e.g. MAML's bn=batch), so its backbone cannot serve another "
-                          "method; export a model trained with running statistics (MAML: option.bn=running)")  # fmt: skip
+        raise ConfigError(
+            f"{model.method} model {model.training_hash} kept no BatchNorm running statistics (it normalises by "
+            "each batch's, e.g. MAML's bn=batch), so its backbone cannot serve another method; export a model "
+            "trained with running statistics (MAML: option.bn=running)"
+        )
     if missing or set(backbone) - set(fresh):
         raise StoreError(f"trained model {model.weights} does not hold a {model.backbone} backbone "
                          f"({len(missing)} tensors missing); retrain it")  # fmt: skip

@@ -139,8 +139,9 @@ def test_unwritable_path_loses_nothing(store, tmp_path):
 
 def test_maml_without_running_statistics_is_refused(tmp_path):
     record = trained(tmp_path, "maml", "--set", "option.inner_steps=1")
-    fails_with(invoke("export", "--model", record["training_hash"], "--store", str(tmp_path),
-                      "--out", str(tmp_path / "b.pt")), "no BatchNorm running statistics", "option.bn=running")  # fmt: skip
+    refused = invoke("export", "--model", record["training_hash"], "--store", str(tmp_path), "--out",
+                     str(tmp_path / "b.pt"))  # fmt: skip
+    fails_with(refused, "no BatchNorm running statistics", "option.bn=running")
     running = trained(tmp_path / "running", "maml", "--set", "option.inner_steps=1", "--set", "option.bn=running")
     assert invoke("export", "--model", running["training_hash"], "--store", str(tmp_path / "running"),
                   "--out", str(tmp_path / "b.pt")).exit_code == 0  # fmt: skip

@@ -42,7 +42,7 @@ def export(
       fsfer-bench export --model e32bf99108969c46 --store runs --out backbone.pt --image-size 48
       fsfer-bench export --method baseline++ --split CKplus --train-on wild --profile long --out backbone.pt
     """
-    from fsfer_bench.export import export_backbone, model_by_hash, model_of_run
+    from fsfer_bench.export import export_backbone, model_by_hash
     from fsfer_bench.worker import import_plugins
 
     import_plugins(plugins)

@@ -16,12 +16,10 @@ Results: results/reference/diagnosis/runs/<variant>.json (one per variant).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fsfer_bench.backbones import build_backbone
