@@ -120,7 +120,7 @@ def gradient_norms(method, settings: TrainSettings, episodes: list[Episode]) -> 
             parts["backbone" if name.startswith("backbone.") else "rest"].append(p.grad.flatten())
     method.zero_grad()
     norms = {k: float(torch.cat(v).norm()) if v else 0.0 for k, v in parts.items()}
-    norms["loss"] = float(loss)
+    norms["loss"] = float(loss.detach())
     return norms
 
 
