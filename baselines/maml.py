@@ -54,8 +54,9 @@ Params = dict[str, torch.Tensor]
 @dataclass(frozen=True)
 class Options:
     """Inner loop (`inner_steps`, `test_inner_steps` (default: inner_steps), `inner_lr`), `first_order`,
-    `meta_batch` (episodes per outer step), `bn` (batch | running), `batched` (auto | loop | vmap) and
-    `way` (outputs of the meta-learned classifier)."""
+    `meta_batch` (episodes per outer step), `bn` (batch | running), `batched` (auto | loop | vmap),
+    `way` (outputs of the classifier) and `zero_head` (start every episode's classifier at zero instead of a
+    meta-learned one)."""
 
     inner_steps: int = 5
     test_inner_steps: int | None = None

@@ -34,11 +34,14 @@ from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import Episode, FeatureMethod, class_means, register_method
 
 RELATIONS = ("auto", "conv", "mlp")
+LOSSES = ("mse", "ce")
 
 
 @dataclass(frozen=True)
 class Options:
-    """`relation`: the relation module, auto (conv on Conv-4, else mlp), conv or mlp; `hidden`: its FC width."""
+    """`relation`: the relation module, auto (conv on Conv-4, else mlp), conv or mlp; `hidden`: its FC width;
+    `loss`: mse (the paper's: squared error of the sigmoid scores against one-hot) or ce (cross-entropy over the
+    relation logits of an episode's classes)."""
 
     relation: str = "auto"
     hidden: int = 8
@@ -47,6 +50,8 @@ class Options:
     def __post_init__(self) -> None:
         if self.relation not in RELATIONS:
             raise ConfigError(f"option relation must be one of {', '.join(RELATIONS)}, got '{self.relation}'")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"option loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
         if self.hidden < 1:
             raise ConfigError(f"option hidden must be at least 1, got {self.hidden}")
 
