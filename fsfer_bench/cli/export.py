@@ -22,6 +22,8 @@ from fsfer_bench.errors import ConfigError
 @click.option("--seed", type=int, help="Without --model: the run's training seed.")
 @click.option("--backbone", help="Without --model: the run's backbone.")
 @click.option("--profile", help="Without --model: the run's profile.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Without --model: the run's --weights.")
+@click.option("--weights-preset", help="Without --model: the run's --weights-preset.")
 @click.option(
     "--config", "config_file", type=click.Path(dir_okay=False), help="Without --model: the run's config file."
 )
@@ -47,7 +49,8 @@ def export(
 
     import_plugins(plugins)
     if model is not None:
-        run_flags = [k for k in ("method", "split", "train_on", "seed", "backbone", "profile") if flags[k] is not None]
+        run_flags = [k for k in ("method", "split", "train_on", "seed", "backbone", "profile", "weights")
+                     if flags[k] is not None]  # fmt: skip
         if run_flags or config_file or assignments:
             raise ConfigError("--model names the model; leave out the run's flags (--method, --split, ...), or "
                               "leave out --model")  # fmt: skip

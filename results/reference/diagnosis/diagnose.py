@@ -76,6 +76,10 @@ VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
         {**MAML_BASE, "steps": 600},
         {**MAML_FO, "zero_head": True, "inner_lr": 0.1},
     ),  # fmt: skip
+    # second order (the paper's), 300 steps
+    "maml-2nd": ("maml", 32, {**MAML_BASE, "steps": 300}, {**MAML_FO, "first_order": False}),
+    "maml-zerohead-inner0.1-2nd-300": ("maml", 32, {**MAML_BASE, "steps": 300},
+                                       {**MAML_FO, "zero_head": True, "inner_lr": 0.1, "first_order": False}),
     # RelationNet as the `long` profile had it (MSE on sigmoid scores), on a short budget
     "relationnet-long-as-was": ("relationnet", 48, {**REL_BASE, "steps": 400}, {}),
     "relationnet-ce": ("relationnet", 48, {**REL_BASE, "steps": 400}, {"loss": "ce"}),
