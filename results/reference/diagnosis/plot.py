@@ -29,7 +29,13 @@ def main() -> None:
             ci = [v["ci95"] for v in r["validation"]]
             style = ":" if r["method"] == "protonet" else "-"
             ax.errorbar(
-                steps, acc, yerr=ci, fmt=style + "o", ms=3, capsize=2, label=f"{r['variant']} ({r['image_size']} px)"
+                steps,
+                acc,
+                yerr=ci,
+                fmt=style + "o",
+                ms=3,
+                capsize=2,
+                label=f"{r['variant']} ({r['image_size']} px, {r['train']['shot']}-shot)",
             )
         ax.axhline(20, color="grey", lw=0.8)
         ax.set(title=f"{method}: validation on held-out FER2013 training images", xlabel="training step",
