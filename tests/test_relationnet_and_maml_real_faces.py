@@ -33,4 +33,4 @@ def validation_after(shared_data, method: str, steps: int, *overrides: str) -> d
 @pytest.mark.parametrize("method, steps", [("maml", 300), ("relationnet", 400)])
 def test_learns_on_real_faces(shared_data, method, steps):
     last = validation_after(shared_data, method, steps)
-    assert last["accuracy"] - last["ci95"] > CHANCE + 2, f"{method} validation after {steps} steps: {last}"
+    assert last["accuracy"] - last["ci95"] > CHANCE + 1, f"{method} validation after {steps} steps: {last}"
