@@ -35,18 +35,24 @@ from fsfer_bench.errors import ConfigError
 from fsfer_bench.methods import Episode, FeatureMethod, class_means, register_method
 
 RELATIONS = ("auto", "conv", "mlp")
+LOSSES = ("mse", "ce")
 
 
 @dataclass(frozen=True)
 class Options:
-    """`relation`: the relation module, auto (conv on Conv-4, else mlp), conv or mlp; `hidden`: its FC width."""
+    """`relation`: the relation module, auto (conv on Conv-4, else mlp), conv or mlp; `hidden`: its FC width;
+    `loss`: mse (the paper's: squared error of the sigmoid scores against one-hot) or ce (cross-entropy over the
+    relation logits of an episode's classes)."""
 
     relation: str = "auto"
     hidden: int = 8
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
         if self.relation not in RELATIONS:
             raise ConfigError(f"option relation must be one of {', '.join(RELATIONS)}, got '{self.relation}'")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"option loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
         if self.hidden < 1:
             raise ConfigError(f"option hidden must be at least 1, got {self.hidden}")
 
@@ -138,5 +144,8 @@ class RelationNet(FeatureMethod):
         return self.relation(pairs.flatten(0, 1)).view(q, n)
 
     def episode_loss(self, episode: Episode) -> torch.Tensor:
-        scores = torch.sigmoid(self.predict(episode.support, episode.support_labels, episode.query))
+        logits = self.predict(episode.support, episode.support_labels, episode.query)
+        if self.options.loss == "ce":
+            return F.cross_entropy(logits, episode.query_labels)
+        scores = torch.sigmoid(logits)
         return F.mse_loss(scores, F.one_hot(episode.query_labels, episode.way).to(scores.dtype))

@@ -14,13 +14,18 @@ class, 5 inner steps, BatchNorm on batch statistics (the default policy).
   they should cost the same), and in a meta-training step (meta-batch of 4),
   where the order changes the work.
 
+With `--sizes 32,48`: the cost of the image size alone, in the `long` profile's setting (first order,
+meta-batches of 2 episodes of 5-way 1-shot with 5 queries, 5 inner steps): one meta-training step, and
+one 5-shot test episode with 15 queries (10 inner steps at test, as the profile sets), at each size,
+raced in turn, as ratios to the smallest size.
+
 Targets: harness <= 1.3x bare; first order >= 1.5x faster than second order.
 Peak memory: the resident-set high-water mark per measurement on CPU (Linux
 /proc/self/status VmHWM, reset before each; else the process's ru_maxrss), and
 torch.cuda.max_memory_allocated on CUDA.
 
     python bench/bench_maml.py [--episodes 20] [--vmap-episodes 32] [--repeats 3] [--device cpu|cuda|all]
-                               [--threads N]
+                               [--threads N] [--sizes 32,48]
 
 The pool is random pixels; pixel content does not change the cost.
 """
@@ -107,11 +112,12 @@ def method_for(size: int, device: torch.device, **options: object) -> MAML:
     return MAML(build_backbone("conv4", size), options).to(device)
 
 
-def episode_tensors(pool, episodes: EpisodeSet, device: torch.device) -> list[Episode]:
+def episode_tensors(pool, episodes: EpisodeSet, device: torch.device, shot: int = SHOT,
+                    query: int = QUERY) -> list[Episode]:  # fmt: skip
     labels = torch.arange(WAY, device=device)
     return [
-        Episode(to_tensor(pool.images[episodes.support[e].ravel()], device), labels.repeat_interleave(SHOT),
-                to_tensor(pool.images[episodes.query[e].ravel()], device), labels.repeat_interleave(QUERY), labels)
+        Episode(to_tensor(pool.images[episodes.support[e].ravel()], device), labels.repeat_interleave(shot),
+                to_tensor(pool.images[episodes.query[e].ravel()], device), labels.repeat_interleave(query), labels)
         for e in range(len(episodes))
     ]  # fmt: skip
 
@@ -213,6 +219,33 @@ def bench_device(device: torch.device, args: argparse.Namespace) -> None:
     print(f"training, second / first:        {t_so / t_fo:8.2f}x")
 
 
+def bench_sizes(sizes: list[int], device: torch.device, repeats: int) -> None:
+    """The `long` profile's meta-training step and a 5-shot test episode at each image size, as ratios."""
+    peak, fns = Peak(device), {}
+    for size in sizes:
+        pool = make_pool(size)
+        train = episode_tensors(pool, sample_episodes(pool, EpisodeSpec(WAY, 1, 5, 2, seed=0)), device, 1, 5)
+        test = episode_tensors(pool, sample_episodes(pool, EpisodeSpec(WAY, 5, 15, 1, seed=1)), device, 5, 15)[0]
+        method = method_for(size, device, first_order=True, test_inner_steps=10)
+
+        def step(method: MAML = method, train: list[Episode] = train) -> None:
+            method.train().zero_grad()
+            method.meta_loss(StepData(step=0, episodes=train)).backward()
+
+        def episode(method: MAML = method, test: Episode = test) -> None:
+            with torch.no_grad():
+                method.eval().predict(test.support, test.support_labels, test.query)
+
+        fns[f"step {size}"], fns[f"test {size}"] = step, episode
+    times = race(fns, device, repeats, peak)
+    print(f"\n== {device}: image size, first order, meta-batch 2 of 5-way 1-shot 5 queries; test 5-shot 15 queries")
+    for kind in ("step", "test"):
+        base = times[f"{kind} {sizes[0]}"][0]
+        for size in sizes:
+            t = times[f"{kind} {size}"][0]
+            print(f"{kind} at {size:3d} px: {1e3 * t:8.1f} ms   {t / base:5.2f}x of {sizes[0]} px")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=20)
@@ -221,6 +254,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's); 1 is steadier on a shared machine")
+    parser.add_argument("--sizes", help="only compare these image sizes, e.g. 32,48 (the long profile's setting)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -231,7 +265,10 @@ def main() -> None:
     elif args.device == "cuda":
         raise SystemExit("no CUDA device")
     for device in devices:
-        bench_device(device, args)
+        if args.sizes:
+            bench_sizes([int(v) for v in args.sizes.split(",")], device, args.repeats)
+        else:
+            bench_device(device, args)
 
 
 if __name__ == "__main__":

@@ -236,3 +236,28 @@ def test_batch_statistics_at_test_time_make_maml_transductive(bn, transductive):
     # the behaviour itself is checked in test_inductive.py; here, that the declaration follows the option
     assert MAML(build_backbone("conv4", 16), Options(bn=bn)).is_transductive() is transductive
     assert MAML.transductive  # the class's default options (bn="batch"), as `list methods` shows it
+
+
+# ---- zero_head: the classifier starts each episode at zero
+
+
+@pytest.mark.parametrize("zero_head", [True, False])
+def test_zero_head_makes_predictions_blind_to_which_label_a_class_gets(zero_head):
+    """Episode labels are a random permutation of the classes drawn, so a meta-learned head row cannot stand
+    for a class; starting every episode from a zero head makes the answer equivariant to the labelling."""
+    torch.manual_seed(0)
+    method = MAML(build_backbone("conv4", 16), Options(inner_steps=2, inner_lr=0.5, way=3, zero_head=zero_head))
+    ep = _episodes(1, way=3, shot=2, query=2)[0]
+    relabel = torch.tensor([2, 0, 1])  # class c is called relabel[c]
+    with torch.no_grad():
+        plain = method.eval().predict(ep.support, ep.support_labels, ep.query)
+        renamed = method.predict(ep.support, relabel[ep.support_labels], ep.query)
+    equivariant = torch.allclose(renamed[:, relabel], plain, atol=1e-5)
+    assert equivariant is zero_head
+
+
+def test_zero_head_gives_the_heads_meta_parameters_no_gradient():
+    torch.manual_seed(0)
+    method = MAML(build_backbone("conv4", 16), Options(inner_steps=1, way=3, zero_head=True)).train()
+    method.meta_loss(StepData(step=0, episodes=_episodes(2, way=3))).backward()
+    assert method.head.weight.grad is None and method.backbone.layers[0][0].weight.grad.abs().sum() > 0

@@ -51,3 +51,14 @@ def test_loss_is_mse_of_scores_against_one_hot_and_starts_near_the_prior():
     expected = ((scores - torch.nn.functional.one_hot(labels, 5)) ** 2).mean()
     assert torch.allclose(method.episode_loss(episode), expected)
     assert abs(scores.mean().item() - 0.2) < 0.1  # starts at a 5-way prior, not at 0.5
+
+
+def test_ce_loss_is_cross_entropy_over_the_relation_logits():
+    torch.manual_seed(0)
+    method = RelationNet(build_backbone("conv4", 32), Options(loss="ce")).train()
+    labels = torch.arange(5).repeat_interleave(2)
+    episode = Episode(torch.randn(10, 3, 32, 32), labels, torch.randn(10, 3, 32, 32), labels, torch.arange(5))
+    logits = method.predict(episode.support, episode.support_labels, episode.query)
+    assert torch.allclose(method.episode_loss(episode), torch.nn.functional.cross_entropy(logits, labels))
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        Options(loss="hinge")

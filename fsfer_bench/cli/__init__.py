@@ -15,5 +15,5 @@ def main() -> None:
     """Benchmark few-shot facial expression recognition methods."""
 
 
-for _name in ("run", "listing", "data", "report", "sweep"):
+for _name in ("run", "listing", "data", "report", "sweep", "export"):
     importlib.import_module(f"{__name__}.{_name}")
