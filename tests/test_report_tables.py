@@ -318,8 +318,9 @@ def test_flags_marks_and_notes_agree_across_formats(tmp_path):
         or "different image sizes: 64 px, except A 32 px" in markdown
     )
     assert (
-        "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; faces aligned for some methods only; training images behind the returned weights: "
-        "A 5,760, B 9,600." in markdown  # A's weights are from step 90 of 150: 90/150 of the images drawn
+        "Fake\\_C: trained on CKplus, JAFFE; 32/64 px; faces aligned for some methods only; "
+        "training images behind the returned weights: A 5,760, B 9,600."
+        in markdown  # A's weights are from step 90 of 150: 90/150 of the images drawn
     )
     frame = to_frame(table).set_index("method")
     assert frame.loc["A", "returned_final_stage"] == "no" and frame.loc["B", "returned_final_stage"] == "yes"

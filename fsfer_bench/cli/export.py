@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from fsfer_bench.cli import main
-from fsfer_bench.cli.common import friendly_errors
+from fsfer_bench.cli.common import friendly_errors, plugin_option
 from fsfer_bench.cli.options import data_options, image_options, label_options
 from fsfer_bench.errors import ConfigError
 
@@ -28,14 +28,14 @@ from fsfer_bench.errors import ConfigError
     "--config", "config_file", type=click.Path(dir_okay=False), help="Without --model: the run's config file."
 )
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="Without --model: the run's --set.")
-@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Module to import first. Repeatable.")
 @data_options
 @image_options
 @label_options
 @friendly_errors
+@plugin_option
 def export(
     out: str, model: str | None, store: str | None, config_file: str | None, assignments: tuple[str, ...],
-    plugins: tuple[str, ...], **flags: object,
+    **flags: object,
 ) -> None:  # fmt: skip
     """Write a trained model's backbone for `--weights`: by --model HASH, or by the flags of the run that trained it.
 
@@ -45,9 +45,7 @@ def export(
       fsfer-bench export --method baseline++ --split CKplus --train-on wild --profile long --out backbone.pt
     """
     from fsfer_bench.export import export_backbone, model_by_hash
-    from fsfer_bench.worker import import_plugins
 
-    import_plugins(plugins)
     if model is not None:
         run_flags = [k for k in ("method", "split", "train_on", "seed", "backbone", "profile", "weights")
                      if flags[k] is not None]  # fmt: skip
