@@ -128,7 +128,7 @@ def load_sweep(
         splits=_names(table.get("splits"), "splits"),
         shots=parse_shots(table.get("shots", (1, 5))),
         seeds=_seeds(table.get("seeds", (0,))),
-        train_on=_names(table.get("train_on"), "train_on"),
+        train_on=_train_on(table.get("train_on")),
         flags=given,
         tables=file,
         assignments=tuple(assignments),
@@ -144,6 +144,17 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
         raise ConfigError(f"[sweep] {key} must be a list of names or a comma-separated string, got {value!r}")
     return tuple(dict.fromkeys(v.strip() for v in items if v.strip()))
+
+
+def _train_on(value: Any) -> tuple[str, ...]:
+    """The training sources every cell uses; () when not given (each split's own), never an empty list given."""
+    names = _names(value, "train_on")
+    if value is not None and not names:
+        raise ConfigError(
+            f"train_on {value!r} names no source; give names, e.g. --train-on CKplus,JAFFE, or leave it out for each "
+            "split's own"
+        )
+    return names
 
 
 def _seeds(value: Any) -> tuple[int, ...]:

@@ -40,7 +40,7 @@ from fsfer_bench.data.dataset import UNKNOWN_SUBJECT, FaceDataset
 from fsfer_bench.episodes import EpisodeSampler, EpisodeSet, EpisodeSpec, sample_episodes
 from fsfer_bench.errors import EpisodeError, FsferWarning, TrainingError
 from fsfer_bench.evaluate import evaluate, no_progress
-from fsfer_bench.files import write_torch_atomic
+from fsfer_bench.files import DamagedFileError, load_torch, write_torch_atomic
 from fsfer_bench.methods import Batch, Episode, FewShotMethod, ParamGroup, Stage, StepData, TrainSettings
 from fsfer_bench.stats import summarise
 from fsfer_bench.tensors import SCRATCH, Normalisation, augment, input_normalisation, inputs
@@ -52,7 +52,7 @@ VAL_QUERY = 5
 #: The smallest validation episode (way, shot, query) worth selecting weights on.
 MIN_VALIDATION = (2, 1, 1)
 _UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-               pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
+               pickle.UnpicklingError, zipfile.BadZipFile, DamagedFileError)  # fmt: skip
 
 
 @dataclass
@@ -419,7 +419,7 @@ class Trainer:
         Nothing changes unless all of it loads.
         """
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_torch(path)
             self._apply(state)
         except _UNREADABLE as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
