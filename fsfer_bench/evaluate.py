@@ -151,12 +151,14 @@ class FeatureCache:
 EpisodeRunner = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
-def check_logits(logits: object, n_query: int, n_way: int, method: str) -> torch.Tensor:
-    """`logits` if they are a floating (n_query, n_way) tensor of finite numbers, else `MethodOutputError`.
+def check_logits(logits: object, n_query: int, n_way: int, method: str) -> np.ndarray:
+    """`logits` as a NumPy array if they are a floating (n_query, n_way) tensor of finite numbers, else
+    `MethodOutputError`.
 
     Without this, NaN or inf logits (argmax picks class 0) or a wrong number of columns
-    score exactly chance in a clean-looking record. One `isfinite` over a few hundred
-    numbers per episode: bench/bench_logit_check.py measures its cost.
+    score exactly chance in a clean-looking record. The finiteness test runs in NumPy on
+    the copy the predictions are taken from anyway: a few torch ops per episode would cost
+    more than the fast path's whole episode (bench/bench_logit_check.py measures it).
     """
     expected = f"expected a float tensor of shape ({n_query}, {n_way}): one row per query, one column per class"
     if not isinstance(logits, torch.Tensor):
@@ -165,13 +167,15 @@ def check_logits(logits: object, n_query: int, n_way: int, method: str) -> torch
         raise MethodOutputError(f"method {method} returned logits of shape {tuple(logits.shape)}; {expected}")
     if not logits.is_floating_point():
         raise MethodOutputError(f"method {method} returned {logits.dtype} logits (labels?); {expected}")
-    if not bool(torch.isfinite(logits).all()):
-        bad = int((~torch.isfinite(logits)).sum())
+    values = logits.detach().float().cpu().numpy()  # float(): NumPy has no bfloat16
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = int(finite.size - finite.sum())
         raise MethodOutputError(
             f"method {method} returned {bad} non-finite logit(s) (NaN or inf) of {logits.numel()}; "
             "a NaN in its weights or an overflow in its maths: check its training (or lower the learning rate)"
         )
-    return logits
+    return values
 
 
 def _run(
@@ -186,7 +190,7 @@ def _run(
             logits = check_logits(run_episode(episodes.support[e], episodes.query[e]), way * query, way, method_name)
         except FsferError as exc:  # a method's error (e.g. a NaN in test-time adaptation) names the episode
             raise type(exc)(f"{exc} (episode {e + 1} of {len(episodes)})") from exc
-        predicted = logits.argmax(1).cpu().numpy()
+        predicted = logits.argmax(1)
         accuracies[e] = 100.0 * float(np.mean(predicted == query_labels))
         classes = episodes.classes[e]
         np.add.at(confusion, (classes[query_labels], classes[predicted]), 1)
