@@ -30,6 +30,7 @@ import errno
 import math
 import os
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -199,7 +200,8 @@ class ClaimBoard:
     def _remove_older(self, key: str, generation: int) -> None:
         for g, path in self._generations(key):
             if g < generation:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a folder in its place: not a claim, left alone
+                    path.unlink(missing_ok=True)
 
     def _is_stale(self, path: Path) -> bool:
         holder = self._read_holder(path)
@@ -214,7 +216,8 @@ class ClaimBoard:
         """The claim's holder (None if the file is gone); `damaged` where it is garbage, named in a warning."""
         try:
             age = self._age(path)
-            if path.stat().st_size == 0 and age < _WRITE_GRACE_S:
+            info = path.stat()
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0 and age < _WRITE_GRACE_S:
                 return Holder(None, None, age)  # being written (O_EXCL fallback): judged by its age
             info = read_json(path)
             holder = Holder(info["pid"], info["host"], age, info.get("job"), int(info.get("restart") or 0))
