@@ -113,6 +113,15 @@ def _start_pool_worker(main_pid: int) -> None:
     """A pool worker's set-up: stop signals unwind it, and it ends itself if the main process vanishes."""
     for s in STOP_SIGNALS:
         signal.signal(s, _raise_terminated)
+    report = threading.excepthook
+
+    def quiet_when_stopping(args: threading.ExceptHookArgs) -> None:
+        # a worker going down takes its image-decoding pool with it, whose manager thread then trips on
+        # the futures the unwinding cancelled (InvalidStateError, CPython 3.11): noise, not news
+        if not _stopping.is_set():
+            report(args)
+
+    threading.excepthook = quiet_when_stopping
 
     def watch() -> None:
         while pid_alive(main_pid):
@@ -132,17 +141,42 @@ def run_pool_job(job: Job) -> list[CellOutcome]:
 
 
 def _end_workers(grace_s: float = WORKER_GRACE_S) -> None:
-    """SIGTERM to this process's worker processes, SIGKILL to those still running after `grace_s`."""
+    """SIGTERM to this process's workers and everything they started (an image-decoding pool, whose
+    processes would otherwise wait for work forever), SIGKILL to what still runs after `grace_s`."""
     workers = multiprocessing.active_children()
+    below = {pid for process in workers if process.pid for pid in descendants(process.pid)}
     for process in workers:
         process.terminate()
+    _signal_all(below, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for process in workers:
         process.join(max(deadline - time.monotonic(), 0.0))
+    while below and any(pid_alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
     for process in workers:
         if process.is_alive():
             process.kill()
             process.join(1.0)
+    _signal_all({p for p in below if pid_alive(p)}, signal.SIGKILL)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (children, theirs, ...), from /proc; empty where there is no /proc."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids = [int(child) for child in children.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in pids:
+            found |= {child} | descendants(child)
+    return found
+
+
+def _signal_all(pids: set[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
 
 
 #: Imported once by the fork server, before any torch work, so each worker starts in a fraction of a second.
