@@ -1,20 +1,27 @@
-"""Fault injection: replay the hostile-input attacks of issue 15 and print pass/fail per attack.
+"""Fault injection: replay the hostile-input attacks of issues 15 and 26 and print a table of outcomes.
 
-Every attack runs the real CLI in a subprocess, against a scratch copy of the
-small shared datasets (CFEE, CK+48, mini-ImageNet) in a temporary folder, with
-its own image cache, so nothing outside that folder is read or written. An
-attack passes when the harness answers as the README promises:
+Every attack runs in a FRESH SUBPROCESS of this script (one Python process per
+attack, with an address-space cap, RLIMIT_AS, and a timeout), and every command
+it tries is the real CLI in a subprocess of that one, against a scratch copy of
+the small shared datasets (CFEE, CK+48, mini-ImageNet) in a temporary folder,
+with its own image cache, so nothing outside that folder is read or written.
+Faults are real where this machine allows: a small tmpfs for a full disk
+(`mount -t tmpfs`, as root; where mounting is refused a file-size limit,
+RLIMIT_FSIZE, stands in and the table says so), real signals to real process
+trees, named pipes and links to /dev/zero in the store. An attack passes when
+the harness answers as the README promises:
 
 - bad input: one line on stderr (`error: ...`), exit 2, no traceback;
-- nothing hangs (each command has a timeout), nothing already written is lost,
-  and nothing is read from outside the dataset folder;
+- nothing hangs (each command and each attack has a timeout), nothing already
+  written is lost, and nothing is read from outside the dataset folder;
 - where the right answer is to go on (a damaged cache entry, a FIFO among the
-  images), the run succeeds and a warning names what was skipped or rebuilt.
+  images or records), the command succeeds and a warning names what was skipped.
 
     FSFER_DATA=../shared/datasets python bench/fault_injection.py [--jobs 3] [--only NAME ...] [--keep]
 
-Exit status: 0 when every attack passes, 1 otherwise. Attacks whose fix belongs to
-another part of the code are listed with their owner, so a failure says whose it is.
+Exit status: 0 when every attack passes, 1 otherwise. Each attack names the
+developer whose code fixes it (its owner): attacks owned by `leakage` or
+`plugins` test fixes made on those branches, and fail on a branch without them.
 """
 
 from __future__ import annotations
@@ -41,7 +48,12 @@ DATASETS = {"CFEE": "CFEE", "CKplus48": "CKplus48", "miniImageNet": "miniImageNe
 TINY = ["--split", "CFEE_B", "--train-on", "CKplus", "--way", "2", "--shot", "1", "--query", "2", "--episodes", "3",
         "--image-size", "16", "--set", "train.steps=1", "--set", "train.val_every=0", "--device", "cpu",
         "--quiet"]  # fmt: skip
-QUICK_S, RUN_S = 60, 150  # timeouts: a refusal, a run that trains
+QUICK_S, RUN_S = 90, 240  # timeouts: a refusal, a run that trains
+ATTACK_S = 900  # the whole of one attack
+#: An attack's address space (and that of every command it runs): reading /dev/zero whole fails with
+#: MemoryError instead of taking the machine.
+ATTACK_MEMORY = 4 * 2**30
+CLI = [sys.executable, "-c", "from fsfer_bench.cli import main; main()"]
 
 
 @dataclass
@@ -72,6 +84,9 @@ class Lab:
     home: Path  # this attack's folder
     cache: Path = field(init=False)
     data: Path = field(init=False)
+    notes: list[str] = field(default_factory=list)  # how a fault was made where the real one was refused
+    mounts: list[Path] = field(default_factory=list)
+    file_limit: int | None = None  # stands in for a full disk where no tmpfs can be mounted
 
     def __post_init__(self) -> None:
         self.data = self.home / "data"
@@ -95,49 +110,61 @@ class Lab:
         shutil.copytree(self.base / "store", self.home / "store")
         return self.home / "store"
 
-    def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None) -> Result:
-        """Run `fsfer-bench ARGS` in this process (click's runner), in this lab's folder, data root and cache.
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data), "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(self.home)])}  # fmt: skip
 
-        An alarm ends a command that blocks (raising `Hung`, which the CLI's error
-        handler does not catch); `file_limit` makes writes past that many bytes
-        fail, as on a full disk. Environment, folder, umask and limit are restored after.
+    def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None,
+            env: dict[str, str] | None = None) -> Result:  # fmt: skip
+        """Run `fsfer-bench ARGS` as a subprocess in this lab's folder, data root and cache.
+
+        A command that outlives `timeout` is killed with its whole process group (Result.code None);
+        `file_limit` makes writes past that many bytes fail (RLIMIT_FSIZE), as on a full disk.
         """
-        from click.testing import CliRunner
-
-        from fsfer_bench.cli import main as cli_main
-
-        env = {"FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
-        saved_env, saved_cwd = {k: os.environ.get(k) for k in env}, os.getcwd()
-        saved_mask, saved_limit = os.umask(0o022), resource.getrlimit(resource.RLIMIT_FSIZE)
-        os.environ.update(env)
-        os.chdir(self.home)
-        if file_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, saved_limit[1]))
         start = time.monotonic()
-        signal.alarm(int(timeout))
+        process = subprocess.Popen([*CLI, *args], cwd=self.home, env=env or self.env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                   preexec_fn=_limits(file_limit))  # fmt: skip
         try:
-            result = CliRunner().invoke(cli_main, list(args))
-            return Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - start)
-        except Hung:
-            return Result(None, "", "", time.monotonic() - start)
-        finally:
-            signal.alarm(0)
-            resource.setrlimit(resource.RLIMIT_FSIZE, saved_limit)
-            os.chdir(saved_cwd)
-            os.umask(saved_mask)
-            for key, value in saved_env.items():
-                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            out, err = process.communicate(timeout=timeout)
+            return Result(process.returncode, out, err, time.monotonic() - start)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            return Result(None, out, err, time.monotonic() - start)
+
+    def full_disk(self, free: int) -> Path:
+        """A folder on a tmpfs with `free` bytes left: a real full disk (unmounted when the attack ends)."""
+        disk = self.home / "disk"
+        disk.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={free + 2**20}", "tmpfs", str(disk)],
+                          capture_output=True).returncode != 0:  # fmt: skip
+            self.notes.append("no tmpfs (mount refused): a file-size limit stood in for the full disk")
+            self.file_limit = free
+            return disk
+        self.mounts.append(disk)
+        filler = disk / ".filler"
+        with open(filler, "wb") as f:  # leave exactly `free` bytes
+            f.write(b"\0" * max(os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize - free, 0))
+        return disk
+
+    def free_disk(self, disk: Path) -> None:
+        (disk / ".filler").unlink(missing_ok=True)
+        self.file_limit = None
 
     def run(self, *args: str, timeout: float = RUN_S, **kw: object) -> Result:
+        kw.setdefault("file_limit", self.file_limit)
         return self.cli("run", *TINY, *args, timeout=timeout, **kw)  # type: ignore[arg-type]
 
 
-class Hung(BaseException):
-    """Raised by the alarm: a BaseException, so that the CLI's handler of errors lets it through."""
+def _limits(file_limit: int | None) -> Callable[[], None]:
+    """A `preexec_fn` for a command: its own process group's limits (the memory cap is inherited)."""
 
+    def apply() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
-def _expired(*_: object) -> None:
-    raise Hung()
+    return apply
 
 
 def _text(value: bytes | str | None) -> str:
@@ -297,7 +324,7 @@ def _(lab: Lab) -> None:
     expect(not record["training"]["reused"], "a model trained on the full CK+ was reused after a third was deleted")
 
 
-# -- refusals that need no data: replayed in one process (see `Lab.batch`), reported one by one
+# -- refusals that need no data: each command a subprocess of its own, reported one by one
 
 
 @dataclass(frozen=True)
@@ -580,63 +607,65 @@ def set_up(base: Path, shared: Path) -> None:
     for name, folder in DATASETS.items():
         shutil.copytree(shared / folder, base / "pristine" / name)
     (base / "cache").mkdir()
-    signal.signal(signal.SIGALRM, _expired)
     lab = Lab(base, base / "setup")
     result = lab.run("--out", str(base / "store"), "--reuse-training", "--format", "json")
     if result.code != 0:
         raise SystemExit(f"set-up run failed: {result.show()}\n{result.err[-2000:]}")
 
 
-Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not, seconds
-#: A worker's address space: an attack that reads /dev/zero whole fails with MemoryError instead of taking the machine.
-WORKER_MEMORY = 4 * 2**30
+Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not (or how the fault was made), seconds
 
 
-def replay(base: Path, name: str, owner: str, fn: Callable[[Lab], None]) -> Outcome:
+def replay(base: Path, name: str) -> Outcome:
+    """Run attack `name` in this process (a fresh one, see `replay_all`): its outcome."""
+    owner, fn = {a[0]: (a[1], a[2]) for a in ATTACKS}[name]
+    lab = Lab(base, base / "attacks" / name)
     start = time.monotonic()
     try:
-        fn(Lab(base, base / "attacks" / name))
-        return name, owner, True, "", time.monotonic() - start
+        fn(lab)
+        passed, why = True, "; ".join(lab.notes)
     except Failed as exc:
-        return name, owner, False, str(exc), time.monotonic() - start
+        passed, why = False, str(exc)
     except Exception as exc:  # the script's own trouble: report it as a failure of the attack
-        return name, owner, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start
+        passed, why = False, f"{type(exc).__name__}: {exc}"
+    finally:
+        for mount in lab.mounts:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    return name, owner, passed, why, time.monotonic() - start
 
 
-def worker(base: Path, names: list[str]) -> None:
-    """Replay `names` one after another in this process (one import of torch), a JSON line each."""
-    import torch
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ATTACK_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
-    torch.set_num_threads(1)  # the workers share the cores
-    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    signal.signal(signal.SIGALRM, _expired)
-    for name, owner, fn in ATTACKS:
-        if name in names:
-            print(json.dumps(replay(base, name, owner, fn)), flush=True)
+
+def replay_one(base: Path, name: str) -> Outcome:
+    """Attack `name` in a fresh subprocess under the memory cap; a timeout or a crash is a failure."""
+    owner = dict((a[0], a[1]) for a in ATTACKS)[name]
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, __file__, "--attack", name, str(base)], cwd=base,
+                               env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_cap_memory)  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=ATTACK_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return name, owner, False, f"the attack ran past {ATTACK_S} s", time.monotonic() - start
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    if not lines:
+        tail = (err.strip().splitlines() or ["no output"])[-1][:200]
+        why = f"the attack process died (exit {process.returncode}): {tail}"
+        return name, owner, False, why, time.monotonic() - start
+    return tuple(json.loads(lines[-1]))  # type: ignore[return-value]
 
 
 def replay_all(base: Path, names: list[str], jobs: int) -> list[Outcome]:
-    """Deal the attacks to `jobs` worker processes, round robin, and gather their outcomes."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(base), *names[k::jobs]],
-            env=env,
-            cwd=base,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )  # fmt: skip
-        for k in range(min(jobs, len(names)))
-    ]
-    outcomes = []
-    for process in workers:
-        out, _ = process.communicate()
-        outcomes += [tuple(json.loads(line)) for line in out.splitlines() if line.startswith("[")]
-    missing = set(names) - {o[0] for o in outcomes}  # a worker that died takes its remaining attacks with it
-    outcomes += [(n, dict((a[0], a[1]) for a in ATTACKS)[n], False, "the worker process died", 0.0) for n in missing]
-    order = {n: k for k, n in enumerate(names)}
-    return sorted(outcomes, key=lambda o: order[o[0]])  # type: ignore[return-value]
+    """Each attack in its own process, `jobs` at a time, in the order given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda name: replay_one(base, name), names))
 
 
 def main() -> None:
@@ -645,11 +674,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3, help="worker processes replaying attacks at once")
     parser.add_argument("--only", nargs="*", help="replay only these attacks")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the scratch folder of a worker
-    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--attack", help=argparse.SUPPRESS)  # internal: replay this one attack, print its outcome
+    parser.add_argument("scratch", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(Path(args.worker), args.names)
+    if args.attack:
+        print(json.dumps(replay(Path(args.scratch), args.attack)), flush=True)
         return
     shared = Path(args.data_root)
     if not all((shared / f).is_dir() for f in DATASETS.values()):
@@ -664,10 +693,13 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    print(f"{'outcome':<7} {'attack':<40} {'owner':<9} {'time':>6}  why not / note")
     for name, owner, ok, why, seconds in outcomes:
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<36} {owner:<10} {seconds:5.1f}s  {why}")
-    failed = sum(not o[2] for o in outcomes)
-    print(f"{len(outcomes) - failed} passed, {failed} failed, in {time.monotonic() - start:.0f}s")
+        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {owner:<9} {seconds:5.1f}s  {why[:200]}")
+    failed = [o for o in outcomes if not o[2]]
+    by_owner = ", ".join(f"{owner} {sum(o[1] == owner for o in failed)}" for owner in sorted({o[1] for o in failed}))
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed{f' ({by_owner})' if failed else ''}, "
+          f"in {time.monotonic() - start:.0f}s")  # fmt: skip
     sys.exit(1 if failed else 0)
 
 
