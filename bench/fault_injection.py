@@ -599,6 +599,419 @@ def _(lab: Lab) -> None:
     expect(json.loads(again.out)[0]["run"], "a garbage claim file holds the cell")
 
 
+# ---------------------------------------------------------------- issue 26: the results store
+
+
+def plant(path: Path, kind: str) -> Path:
+    """A named pipe ("fifo") or a link to /dev/zero ("zero") at `path`, in place of whatever was there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+def _readers(store: Path) -> list[tuple[str, ...]]:
+    """The commands that read every record of a store back."""
+    return [
+        ("report", "--results", str(store)),
+        ("compare", "protonet", "protonet", "--split", "CFEE_B", "--shot", "1", "--results", str(store)),
+        ("plot", "shots", "--results", str(store), "--split", "CFEE_B", "--out", "f.png"),
+    ]
+
+
+def _store_record_attack(kind: str) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        store = lab.store()
+        plant(store / "records" / "x.json", kind)
+        for command in _readers(store):
+            result = lab.cli(*command)
+            expect(result.code is not None, f"{command[0]} hung on a {kind} record")
+            expect(result.code in (0, 2) and "Traceback" not in result.err, f"{command[0]}: {result.show()}")
+            expect("x.json" in result.err, f"{command[0]} does not name the {kind} record: {result.show()}")
+        succeeded(_sweep(lab, store), "x.json")
+
+    return replay_one
+
+
+for _kind in ("fifo", "zero"):
+    attack(f"store-{_kind}-record")(_store_record_attack(_kind))
+
+
+@attack("store-deep-json-record")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    (store / "records" / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    succeeded(lab.cli("report", "--results", str(store)), r"deep.json.*nested too deeply")
+    succeeded(_sweep(lab, store), r"deep.json")
+
+
+@attack("store-fifo-model-reuse-training")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        plant(path, "fifo")
+    succeeded(lab.run("--out", str(store), "--reuse-training"), r"\.pt .*named pipe")
+
+
+@attack("store-zero-checkpoint-resume")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        plant(path.with_name(path.name[: -len(".pt")] + ".ckpt.pt"), "zero")
+        path.unlink()
+        path.with_suffix(".json").unlink(missing_ok=True)
+    succeeded(lab.run("--out", str(store), "--resume"), r"ckpt.pt.*character device")
+
+
+@attack("store-fifo-episode-set")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in (store / "episodes").glob("*.npz"):
+        plant(path, "fifo")
+    result = lab.run("--out", str(store), "--reuse-training")
+    expect(result.code is not None and "Traceback" not in result.err, f"run broke: {result.show()}")
+    for command in _readers(store):
+        result = lab.cli(*command)
+        expect(result.code in (0, 2) and "Traceback" not in result.err, f"{command[0]}: {result.show()}")
+
+
+@attack("store-fifo-failure-retry")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    plant(store / "failures" / f"{cell}.json", "fifo")
+    retry = _sweep(lab, store, "--retry-failed")
+    succeeded(retry, r"named pipe")
+    expect(json.loads(retry.out)[0]["run"], "a cell whose failure file is a pipe is not retried")
+
+
+@attack("store-zero-claim")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    plant(store / "claims" / f"{cell}.0", "zero")
+    again = _sweep(lab, store)
+    succeeded(again, r"character device")
+    expect(json.loads(again.out)[0]["run"], "a claim linked to /dev/zero holds the cell")
+
+
+@attack("claim-dated-in-the-future")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    claim = store / "claims" / f"{cell}.0"
+    claim.parent.mkdir(parents=True)
+    claim.write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "theirs"}))
+    stamp = time.time() + 365 * 86400
+    os.utime(claim, (stamp, stamp))
+    again = _sweep(lab, store)
+    succeeded(again, r"in the future.*stale")
+    expect(json.loads(again.out)[0]["run"], "a claim dated a year ahead holds its cell")
+
+
+@attack("weights-fifo-and-dev-zero")
+def _(lab: Lab) -> None:
+    for kind in ("fifo", "zero"):
+        plant(lab.home / "w.pt", kind)
+        result = lab.run("--weights", "w.pt", "--weights-preset", "none", "--backbone", "resnet18", "--out", "s")
+        refused(result, r"w.pt.*not a regular file")
+
+
+@attack("weights-pickle-one-line")
+def _(lab: Lab) -> None:
+    (lab.home / "w.pt").write_bytes(pickle.dumps(_Evil()))
+    result = lab.run("--weights", "w.pt", "--weights-preset", "none", "--backbone", "resnet18", "--out", "s")
+    refused(result, r"w.pt", absent=("PWNED", "file an issue", "weights_only=False"))
+
+
+# ---------------------------------------------------------------- issue 26: configs
+
+
+@attack("config-dev-zero-and-fifo")
+def _(lab: Lab) -> None:
+    for kind in ("zero", "fifo"):
+        plant(lab.home / "c.toml", kind)
+        refused(lab.run("--config", "c.toml", "--out", "s"), r"c.toml.*not a regular file")
+    refused(lab.run("--config", "/dev/zero", "--out", "s"), r"/dev/zero.*character device")
+
+
+@attack("config-deep-toml")
+def _(lab: Lab) -> None:
+    (lab.home / "deep.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    refused(lab.run("--config", "deep.toml", "--out", "s"), r"deep.toml is nested too deeply")
+
+
+@attack("config-with-bom")
+def _(lab: Lab) -> None:
+    (lab.home / "bom.toml").write_bytes(b"\xef\xbb\xbf[run]\nseed = 3\n")
+    result = lab.run("--config", "bom.toml", "--out", "s", "--format", "json")
+    succeeded(result)
+    expect(json.loads(result.out)[0]["seed"] == 3, "the BOM config's seed was not used")
+
+
+@attack("train-on-empty")
+def _(lab: Lab) -> None:
+    for value in ("", ",,"):
+        refused(lab.cli("run", *TINY[:2], "--train-on", value, *TINY[4:], "--out", "s"), r"--train-on.*e\.g\.")
+        refused(lab.cli("sweep", "--methods", "protonet", "--splits", "CFEE_B", "--train-on", value, "--out", "s",
+                        "--dry-run"), r"train_on.*e\.g\.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- issue 26: the evaluator's inputs
+
+BROKEN_METHODS = """
+import torch
+from fsfer_bench.methods import FeatureMethod, FewShotMethod, register_method
+
+ANSWERS = {
+    "nan": lambda n, w: torch.full((n, w), float("nan")),
+    "inf": lambda n, w: torch.full((n, w), float("inf")),
+    "columns": lambda n, w: torch.zeros(n, w + 3),
+    "rows": lambda n, w: torch.zeros(n + 1, w),
+    "flat": lambda n, w: torch.zeros(n),
+    "list": lambda n, w: [[0.0] * w] * n,
+    "labels": lambda n, w: torch.zeros(n, dtype=torch.long),
+}
+for kind, answer in ANSWERS.items():
+    def predict(self, support, support_labels, query, answer=answer):
+        return answer(len(query), int(support_labels.max()) + 1)
+    def classify(self, support, support_labels, query, answer=answer):
+        return answer(len(query), int(support_labels.max()) + 1)
+    register_method(f"broken-{kind}")(type(f"Broken_{kind}", (FewShotMethod,), {"predict": predict}))
+    register_method(f"broken-fast-{kind}")(type(f"BrokenFast_{kind}", (FeatureMethod,), {"classify": classify}))
+"""
+
+
+@attack("logits-not-logits")
+def _(lab: Lab) -> None:
+    """Each broken method, on both evaluator paths, in a sweep (its cells fail naming the method)."""
+    (lab.home / "brokenmethods.py").write_text(BROKEN_METHODS)
+    kinds = ("nan", "inf", "columns", "rows", "flat", "list", "labels")
+    methods = ",".join(f"broken-{k},broken-fast-{k}" for k in kinds)
+    (lab.home / "sweep.toml").write_text('[sweep]\nplugins = ["brokenmethods"]\n')
+    result = lab.cli("sweep", "--config", "sweep.toml", "--methods", methods, "--splits", "CFEE_B", "--shots", "1",
+                     "--train-on", "CKplus", "--out", "s", "--set", "way=2", "--set", "query=2", "--set", "episodes=2",
+                     "--set", "image_size=16", "--set", "train.regime=frozen", "--set", "train.val_every=0",
+                     "--set", "device=cpu", "--format", "json", timeout=RUN_S * 2)  # fmt: skip
+    expect(result.code == 1 and "Traceback" not in result.err, f"sweep: {result.show()}")
+    cells = {c["cell"].split()[0]: c for c in json.loads(result.out)["cells"]} if result.out.strip() else {}
+    for method in methods.split(","):
+        reason = (cells.get(method) or {}).get("reason", "")
+        expect(f"method {method} returned" in reason, f"{method}: {reason[:160] or 'no failure recorded'}")
+
+
+# ---------------------------------------------------------------- issue 26: signals and full disks
+
+
+def _process_tree(pid: int) -> set[int]:
+    found = {pid}
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found |= set().union(*(_process_tree(int(c)) for c in children.read_text().split()))
+        except OSError:
+            continue
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.add(pid)
+        except OSError:
+            continue
+    return alive
+
+
+def _signal_attack(signum: int) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        store = lab.home / "sweep-store"
+        (lab.home / "sweep.toml").write_text(
+            '[run]\nway = 2\nquery = 2\nepisodes = 3\nimage_size = 16\ndevice = "cpu"\n'
+            "[train]\nsteps = 3000\nval_every = 0\n"
+        )
+        args = ["sweep", "--config", "sweep.toml", "--methods", "protonet", "--splits", "CFEE_B", "--train-on",
+                "CKplus", "--shots", "1", "--seeds", "0,1,2,3", "--out", str(store)]  # fmt: skip
+        sweep = subprocess.Popen([*CLI, *args, "--jobs", "2", "--quiet"], cwd=lab.home, env=lab.env(), text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+        tree: set[int] = set()
+        try:
+            deadline = time.monotonic() + RUN_S
+            while len(list((store / "claims").glob("*.*"))) < 2:
+                expect(time.monotonic() < deadline and sweep.poll() is None, "the workers never claimed their cells")
+                time.sleep(0.2)
+            time.sleep(2.0)
+            tree = _process_tree(sweep.pid)
+            sweep.send_signal(signum)
+            start = time.monotonic()
+            while _running(tree) and time.monotonic() - start < 15:
+                time.sleep(0.2)
+            left = _running(tree)
+            _, err = sweep.communicate(timeout=30)
+        finally:
+            os.killpg(sweep.pid, signal.SIGKILL) if sweep.poll() is None else None
+            for pid in _running(tree):  # what the harness failed to end: ended here, not left to idle
+                os.kill(pid, signal.SIGKILL)
+        expect(not left, f"{len(left)} of the sweep's {len(tree)} processes still ran 15 s after the signal")
+        expect(sweep.returncode == 128 + signum and "Traceback" not in err, f"exit {sweep.returncode}: {err[-300:]}")
+        expect(not list((store / "claims").iterdir()), "claims left held")
+        expect(not [p for p in store.rglob(".*") if p.is_file()], "temporary files left behind")
+        plan = lab.cli(*args, "--dry-run", "--format", "json")
+        succeeded(plan)
+        expect(all(c["run"] or "already" in c["note"] for c in json.loads(plan.out)), "a rerun does not resume")
+
+    return replay_one
+
+
+attack("sweep-sigterm-jobs-2")(_signal_attack(signal.SIGTERM))
+attack("sweep-sighup-jobs-2")(_signal_attack(signal.SIGHUP))
+
+
+@attack("full-disk-training-checkpoint")
+def _(lab: Lab) -> None:
+    """A tmpfs with room for one checkpoint, not two: the run fails in one line, the first checkpoint is kept."""
+    disk = lab.full_disk(free=2_000_000)
+    args = ("--out", str(disk / "store"), "--resume", "--set", "train.steps=3", "--set", "train.checkpoint_every=1")
+    refused(lab.run(*args), r"cannot write .*(No space|File too large).*previous file there is kept")
+    checkpoints = list((disk / "store" / "models").glob("*.ckpt.pt"))
+    expect(len(checkpoints) == 1, f"no checkpoint kept: {checkpoints}")
+    expect(not [p for p in disk.rglob(".*") if p.is_file() and p.name != ".filler"], "temporary files left behind")
+    lab.free_disk(disk)
+    succeeded(lab.run(*args))
+
+
+@attack("full-disk-model-cache")
+def _(lab: Lab) -> None:
+    """Room for the training but not for the trained model: one line, exit 2."""
+    disk = lab.full_disk(free=300_000)
+    refused(lab.run("--out", str(disk / "store"), "--reuse-training"), r"cannot write .*(No space|File too large)")
+    expect(not [p for p in disk.rglob(".*") if p.is_file() and p.name != ".filler"], "temporary files left behind")
+
+
+@attack("face-align-no-face-warning")
+def _(lab: Lab) -> None:
+    lab.own_cache()
+    result = lab.cli("data", "preview", "CKplus", "--face-align", "--out", "p.png", "--image-size", "16", timeout=RUN_S)
+    succeeded(result, r"no face found in \d+ of \d+ images .*\(\d+%\)")
+    expect(len([line for line in result.lines if "no face found" in line]) == 1, "not one warning line")
+
+
+# ---------------------------------------------------------------- issue 26: other developers' items
+
+
+def _stray_quote(path: Path, row: int) -> None:
+    lines = path.read_text().splitlines()
+    lines[row] = lines[row].replace(",", ',"', 1)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@attack("csv-stray-quote-cfee-label", "leakage")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    _stray_quote(cfee / "label.csv", 1000)
+    check_ran(lab.cli("data", "check", "CFEE"), r"label.csv:1001", r"FAILED|error")
+    lab.own_cache()
+    succeeded(lab.run("--out", "s"), r"\d+ rows? .*label.csv:1001")
+    refused(lab.run("--out", "s2", "--strict"), r"label.csv:1001")
+
+
+@attack("csv-stray-quote-manifest", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.data / "CKplus48"
+    rows = ["path,label,subject"] + [f"{p.relative_to(ck)},{p.parent.name},{p.name.split('_')[0]}"
+                                     for p in sorted(ck.rglob("*.png"))]  # fmt: skip
+    folder = lab.home / "Manifested"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    for entry in ck.iterdir():
+        (folder / entry.name).symlink_to(entry)
+    _stray_quote(folder / "manifest.csv", 700)
+    check_ran(lab.cli("data", "check", "Manifested", "--data-path", f"Manifested={folder}"), r"manifest.csv:701")
+
+
+@attack("fifo-in-class-folders", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.own("CKplus48")
+    os.mkfifo(ck / "happy" / "S999_001_fifo.png")
+    check_ran(lab.cli("data", "check", "CKplus"), r"not a regular file.*S999_001_fifo.png")
+
+
+@attack("non-utf8-data-folder", "leakage")
+def _(lab: Lab) -> None:
+    root = Path(os.fsdecode(os.path.join(os.fsencode(lab.home), b"data-\xff")))
+    root.mkdir()
+    (root / "CKplus48").symlink_to(lab.base / "pristine" / "CKplus48")
+    result = lab.cli("data", "check", "CKplus", env={**lab.env(), "FSFER_DATA": str(root)})
+    expect("rename the file" not in result.out + result.err, "blames every file, not the folder")
+    expect(re.search(r"data-\\(xff|udcff)", result.out + result.err) is not None, "the folder is not named")
+
+
+@attack("fsfer-data-is-a-file", "leakage")
+def _(lab: Lab) -> None:
+    (lab.home / "afile").write_text("x")
+    result = lab.cli("data", "check", "CKplus", env={**lab.env(), "FSFER_DATA": str(lab.home / "afile")})
+    refused(result, r"FSFER_DATA.*afile.*(is a file|not a folder)")
+
+
+@attack("label-map-wrong-way-round", "leakage")
+def _(lab: Lab) -> None:
+    result = lab.cli("data", "check", "CKplus", "--label-map", "happy=joyful")
+    expect("map it with --label-map 'joyful=<name>'" not in result.out + result.err, "suggests the wrong fix")
+    expect(re.search(r"joyful.*(canonical|NATIVE=canonical)", result.out + result.err) is not None,
+           f"does not say that 'joyful' is not a canonical name: {result.show()}")  # fmt: skip
+
+
+@attack("duplicate-warning-summarised", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.own("CKplus48")
+    first = sorted((ck / "happy").iterdir())[0]
+    for k in range(20_000):
+        os.link(first, ck / "happy" / f"S9{k:05d}_001_dup.png")
+    result = lab.cli("data", "check", "CKplus", timeout=RUN_S * 2)
+    check_ran(result)
+    longest = max((len(line) for line in (result.out + result.err).splitlines()), default=0)
+    expect(longest < 2000, f"a line of {longest} characters")
+
+
+@attack("extreme-image-sizes", "leakage")
+def _(lab: Lab) -> None:
+    from PIL import Image
+
+    ck = lab.own("CKplus48")
+    for name, size in (("S990_001_1x1.png", (1, 1)), ("S991_001_wide.png", (10000, 10)),
+                       ("S992_001_tall.png", (10, 10000))):  # fmt: skip
+        Image.new("RGB", size).save(ck / "happy" / name)
+    result = lab.cli("data", "check", "CKplus")
+    check_ran(result, r"S990_001_1x1.png", r"S991_001_wide.png", r"S992_001_tall.png")
+
+
+PLUGINS = {"raises.py": "raise RuntimeError('boom')\n", "syntax.py": "def (\n"}
+
+
+@attack("plugin-errors-named", "plugins")
+def _(lab: Lab) -> None:
+    for name, text in PLUGINS.items():
+        (lab.home / name).write_text(text)
+    for module in ("raises", "syntax"):
+        refused(lab.run("--plugin", module, "--out", "s"), rf"plugin.*{module}")
+    refused(lab.run("--plugin", "", "--out", "s"), r"--plugin")
+
+
+@attack("register-method-unsafe-names", "plugins")
+def _(lab: Lab) -> None:
+    (lab.home / "evilnames.py").write_text(
+        "from baselines.protonet import ProtoNet\nfrom fsfer_bench.methods import register_method\n"
+        "register_method('x/../../../../escaped')(type('Evil', (ProtoNet,), {}))\n"
+    )
+    result = lab.run("--plugin", "evilnames", "--method", "x/../../../../escaped", "--out", "s")
+    refused(result, r"name")
+    expect(not list(lab.base.rglob("escaped*")), "a record escaped the store")
+
+
 # ---------------------------------------------------------------- driver
 
 
