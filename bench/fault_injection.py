@@ -894,6 +894,12 @@ def _(lab: Lab) -> None:
 
 @attack("face-align-no-face-warning")
 def _(lab: Lab) -> None:
+    from PIL import Image
+
+    ck = lab.own("CKplus48")
+    noise = Image.effect_noise((48, 48), 60).convert("RGB")
+    for k in range(40):  # faceless images among CK+'s faces (which dlib finds)
+        noise.rotate(9 * k).save(ck / "happy" / f"S98{k:02d}_001_noise.png")
     lab.own_cache()
     result = lab.cli("data", "preview", "CKplus", "--face-align", "--out", "p.png", "--image-size", "16", timeout=RUN_S)
     succeeded(result, r"no face found in \d+ of \d+ images .*\(\d+%\)")
