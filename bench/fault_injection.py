@@ -1120,7 +1120,7 @@ def main() -> None:
             shutil.rmtree(base, ignore_errors=True)
     print(f"{'outcome':<7} {'attack':<40} {'owner':<9} {'time':>6}  why not / note")
     for name, owner, ok, why, seconds in outcomes:
-        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {owner:<9} {seconds:5.1f}s  {why[:200]}")
+        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {owner:<9} {seconds:5.1f}s  {' '.join(why.split())[:200]}")
     failed = [o for o in outcomes if not o[2]]
     by_owner = ", ".join(f"{owner} {sum(o[1] == owner for o in failed)}" for owner in sorted({o[1] for o in failed}))
     print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed{f' ({by_owner})' if failed else ''}, "
