@@ -1,20 +1,27 @@
-"""Fault injection: replay the hostile-input attacks of issue 15 and print pass/fail per attack.
+"""Fault injection: replay the hostile-input attacks of issues 15 and 26 and print a table of outcomes.
 
-Every attack runs the real CLI in a subprocess, against a scratch copy of the
-small shared datasets (CFEE, CK+48, mini-ImageNet) in a temporary folder, with
-its own image cache, so nothing outside that folder is read or written. An
-attack passes when the harness answers as the README promises:
+Every attack runs in a FRESH SUBPROCESS of this script (one Python process per
+attack, with an address-space cap, RLIMIT_AS, and a timeout), and every command
+it tries is the real CLI in a subprocess of that one, against a scratch copy of
+the small shared datasets (CFEE, CK+48, mini-ImageNet) in a temporary folder,
+with its own image cache, so nothing outside that folder is read or written.
+Faults are real where this machine allows: a small tmpfs for a full disk
+(`mount -t tmpfs`, as root; where mounting is refused a file-size limit,
+RLIMIT_FSIZE, stands in and the table says so), real signals to real process
+trees, named pipes and links to /dev/zero in the store. An attack passes when
+the harness answers as the README promises:
 
 - bad input: one line on stderr (`error: ...`), exit 2, no traceback;
-- nothing hangs (each command has a timeout), nothing already written is lost,
-  and nothing is read from outside the dataset folder;
+- nothing hangs (each command and each attack has a timeout), nothing already
+  written is lost, and nothing is read from outside the dataset folder;
 - where the right answer is to go on (a damaged cache entry, a FIFO among the
-  images), the run succeeds and a warning names what was skipped or rebuilt.
+  images or records), the command succeeds and a warning names what was skipped.
 
     FSFER_DATA=../shared/datasets python bench/fault_injection.py [--jobs 3] [--only NAME ...] [--keep]
 
-Exit status: 0 when every attack passes, 1 otherwise. Attacks whose fix belongs to
-another part of the code are listed with their owner, so a failure says whose it is.
+Exit status: 0 when every attack passes, 1 otherwise. Each attack names the
+developer whose code fixes it (its owner): attacks owned by `leakage` or
+`plugins` test fixes made on those branches, and fail on a branch without them.
 """
 
 from __future__ import annotations
@@ -41,7 +48,12 @@ DATASETS = {"CFEE": "CFEE", "CKplus48": "CKplus48", "miniImageNet": "miniImageNe
 TINY = ["--split", "CFEE_B", "--train-on", "CKplus", "--way", "2", "--shot", "1", "--query", "2", "--episodes", "3",
         "--image-size", "16", "--set", "train.steps=1", "--set", "train.val_every=0", "--device", "cpu",
         "--quiet"]  # fmt: skip
-QUICK_S, RUN_S = 60, 150  # timeouts: a refusal, a run that trains
+QUICK_S, RUN_S = 90, 240  # timeouts: a refusal, a run that trains
+ATTACK_S = 900  # the whole of one attack
+#: An attack's address space (and that of every command it runs): reading /dev/zero whole fails with
+#: MemoryError instead of taking the machine.
+ATTACK_MEMORY = 4 * 2**30
+CLI = [sys.executable, "-c", "from fsfer_bench.cli import main; main()"]
 
 
 @dataclass
@@ -72,6 +84,9 @@ class Lab:
     home: Path  # this attack's folder
     cache: Path = field(init=False)
     data: Path = field(init=False)
+    notes: list[str] = field(default_factory=list)  # how a fault was made where the real one was refused
+    mounts: list[Path] = field(default_factory=list)
+    file_limit: int | None = None  # stands in for a full disk where no tmpfs can be mounted
 
     def __post_init__(self) -> None:
         self.data = self.home / "data"
@@ -95,49 +110,61 @@ class Lab:
         shutil.copytree(self.base / "store", self.home / "store")
         return self.home / "store"
 
-    def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None) -> Result:
-        """Run `fsfer-bench ARGS` in this process (click's runner), in this lab's folder, data root and cache.
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data), "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(self.home)])}  # fmt: skip
 
-        An alarm ends a command that blocks (raising `Hung`, which the CLI's error
-        handler does not catch); `file_limit` makes writes past that many bytes
-        fail, as on a full disk. Environment, folder, umask and limit are restored after.
+    def cli(self, *args: str, timeout: float = QUICK_S, file_limit: int | None = None,
+            env: dict[str, str] | None = None) -> Result:  # fmt: skip
+        """Run `fsfer-bench ARGS` as a subprocess in this lab's folder, data root and cache.
+
+        A command that outlives `timeout` is killed with its whole process group (Result.code None);
+        `file_limit` makes writes past that many bytes fail (RLIMIT_FSIZE), as on a full disk.
         """
-        from click.testing import CliRunner
-
-        from fsfer_bench.cli import main as cli_main
-
-        env = {"FSFER_CACHE": str(self.cache), "FSFER_DATA": str(self.data)}
-        saved_env, saved_cwd = {k: os.environ.get(k) for k in env}, os.getcwd()
-        saved_mask, saved_limit = os.umask(0o022), resource.getrlimit(resource.RLIMIT_FSIZE)
-        os.environ.update(env)
-        os.chdir(self.home)
-        if file_limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, saved_limit[1]))
         start = time.monotonic()
-        signal.alarm(int(timeout))
+        process = subprocess.Popen([*CLI, *args], cwd=self.home, env=env or self.env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, errors="backslashreplace", start_new_session=True,
+                                   preexec_fn=_limits(file_limit))  # fmt: skip
         try:
-            result = CliRunner().invoke(cli_main, list(args))
-            return Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - start)
-        except Hung:
-            return Result(None, "", "", time.monotonic() - start)
-        finally:
-            signal.alarm(0)
-            resource.setrlimit(resource.RLIMIT_FSIZE, saved_limit)
-            os.chdir(saved_cwd)
-            os.umask(saved_mask)
-            for key, value in saved_env.items():
-                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            out, err = process.communicate(timeout=timeout)
+            return Result(process.returncode, out, err, time.monotonic() - start)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            return Result(None, out, err, time.monotonic() - start)
+
+    def full_disk(self, free: int) -> Path:
+        """A folder on a tmpfs with `free` bytes left: a real full disk (unmounted when the attack ends)."""
+        disk = self.home / "disk"
+        disk.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={free + 2**20}", "tmpfs", str(disk)],
+                          capture_output=True).returncode != 0:  # fmt: skip
+            self.notes.append("no tmpfs (mount refused): a file-size limit stood in for the full disk")
+            self.file_limit = free
+            return disk
+        self.mounts.append(disk)
+        filler = disk / ".filler"
+        with open(filler, "wb") as f:  # leave exactly `free` bytes
+            f.write(b"\0" * max(os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize - free, 0))
+        return disk
+
+    def free_disk(self, disk: Path) -> None:
+        (disk / ".filler").unlink(missing_ok=True)
+        self.file_limit = None
 
     def run(self, *args: str, timeout: float = RUN_S, **kw: object) -> Result:
+        kw.setdefault("file_limit", self.file_limit)
         return self.cli("run", *TINY, *args, timeout=timeout, **kw)  # type: ignore[arg-type]
 
 
-class Hung(BaseException):
-    """Raised by the alarm: a BaseException, so that the CLI's handler of errors lets it through."""
+def _limits(file_limit: int | None) -> Callable[[], None]:
+    """A `preexec_fn` for a command: its own process group's limits (the memory cap is inherited)."""
 
+    def apply() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
-def _expired(*_: object) -> None:
-    raise Hung()
+    return apply
 
 
 def _text(value: bytes | str | None) -> str:
@@ -297,7 +324,7 @@ def _(lab: Lab) -> None:
     expect(not record["training"]["reused"], "a model trained on the full CK+ was reused after a third was deleted")
 
 
-# -- refusals that need no data: replayed in one process (see `Lab.batch`), reported one by one
+# -- refusals that need no data: each command a subprocess of its own, reported one by one
 
 
 @dataclass(frozen=True)
@@ -572,6 +599,431 @@ def _(lab: Lab) -> None:
     expect(json.loads(again.out)[0]["run"], "a garbage claim file holds the cell")
 
 
+# ---------------------------------------------------------------- issue 26: the results store
+
+
+def plant(path: Path, kind: str) -> Path:
+    """A named pipe ("fifo") or a link to /dev/zero ("zero") at `path`, in place of whatever was there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+def _readers(store: Path) -> list[tuple[str, ...]]:
+    """The commands that read every record of a store back."""
+    return [
+        ("report", "--results", str(store)),
+        ("compare", "protonet", "protonet", "--split", "CFEE_B", "--shot", "1", "--results", str(store)),
+        ("plot", "shots", "--results", str(store), "--split", "CFEE_B", "--out", "f.png"),
+    ]
+
+
+def _store_record_attack(kind: str) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        store = lab.store()
+        plant(store / "records" / "x.json", kind)
+        for command in _readers(store):
+            result = lab.cli(*command)
+            expect(result.code is not None, f"{command[0]} hung on a {kind} record")
+            expect(result.code in (0, 2) and "Traceback" not in result.err, f"{command[0]}: {result.show()}")
+            expect("x.json" in result.err, f"{command[0]} does not name the {kind} record: {result.show()}")
+        succeeded(_sweep(lab, store), "x.json")
+
+    return replay_one
+
+
+for _kind in ("fifo", "zero"):
+    attack(f"store-{_kind}-record")(_store_record_attack(_kind))
+
+
+@attack("store-deep-json-record")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    (store / "records" / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    succeeded(lab.cli("report", "--results", str(store)), r"deep.json.*nested too deeply")
+    succeeded(_sweep(lab, store), r"deep.json")
+
+
+@attack("store-fifo-model-reuse-training")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        plant(path, "fifo")
+    succeeded(lab.run("--out", str(store), "--reuse-training"), r"\.pt .*named pipe")
+
+
+@attack("store-zero-checkpoint-resume")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in _model_files(store):
+        plant(path.with_name(path.name[: -len(".pt")] + ".ckpt.pt"), "zero")
+        path.unlink()
+        path.with_suffix(".json").unlink(missing_ok=True)
+    succeeded(lab.run("--out", str(store), "--resume"), r"ckpt.pt.*character device")
+
+
+@attack("store-fifo-episode-set")
+def _(lab: Lab) -> None:
+    store = lab.store()
+    for path in (store / "episodes").glob("*.npz"):
+        plant(path, "fifo")
+    result = lab.run("--out", str(store), "--reuse-training")
+    expect(result.code is not None and "Traceback" not in result.err, f"run broke: {result.show()}")
+    for command in _readers(store):
+        result = lab.cli(*command)
+        expect(result.code in (0, 2) and "Traceback" not in result.err, f"{command[0]}: {result.show()}")
+
+
+@attack("store-fifo-failure-retry")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    plant(store / "failures" / f"{cell}.json", "fifo")
+    retry = _sweep(lab, store, "--retry-failed")
+    succeeded(retry, r"named pipe")
+    expect(json.loads(retry.out)[0]["run"], "a cell whose failure file is a pipe is not retried")
+
+
+@attack("store-zero-claim")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    plant(store / "claims" / f"{cell}.0", "zero")
+    again = _sweep(lab, store)
+    succeeded(again, r"character device")
+    expect(json.loads(again.out)[0]["run"], "a claim linked to /dev/zero holds the cell")
+
+
+@attack("claim-dated-in-the-future")
+def _(lab: Lab) -> None:
+    store = lab.home / "sweep-store"
+    cell = json.loads(_sweep(lab, store).out)[0]["config_hash"]
+    claim = store / "claims" / f"{cell}.0"
+    claim.parent.mkdir(parents=True)
+    claim.write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "theirs"}))
+    stamp = time.time() + 365 * 86400
+    os.utime(claim, (stamp, stamp))
+    again = _sweep(lab, store)
+    succeeded(again, r"in the future.*stale")
+    expect(json.loads(again.out)[0]["run"], "a claim dated a year ahead holds its cell")
+
+
+#: Weights need a backbone that takes them, at a size it accepts.
+RESNET = ("--backbone", "resnet18", "--image-size", "32", "--weights-preset", "none")
+
+
+@attack("weights-fifo-and-dev-zero")
+def _(lab: Lab) -> None:
+    for kind in ("fifo", "zero"):
+        plant(lab.home / "w.pt", kind)
+        result = lab.run(*RESNET, "--weights", "w.pt", "--out", "s")
+        refused(result, r"w.pt.*not a regular file")
+
+
+@attack("weights-pickle-one-line")
+def _(lab: Lab) -> None:
+    (lab.home / "w.pt").write_bytes(pickle.dumps(_Evil()))
+    result = lab.run(*RESNET, "--weights", "w.pt", "--out", "s")
+    refused(result, r"w.pt", absent=("PWNED", "file an issue", "weights_only=False"))
+
+
+# ---------------------------------------------------------------- issue 26: configs
+
+
+@attack("config-dev-zero-and-fifo")
+def _(lab: Lab) -> None:
+    for kind in ("zero", "fifo"):
+        plant(lab.home / "c.toml", kind)
+        refused(lab.run("--config", "c.toml", "--out", "s"), r"c.toml.*not a regular file")
+    refused(lab.run("--config", "/dev/zero", "--out", "s"), r"/dev/zero.*character device")
+
+
+@attack("config-deep-toml")
+def _(lab: Lab) -> None:
+    (lab.home / "deep.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    refused(lab.run("--config", "deep.toml", "--out", "s"), r"deep.toml is nested too deeply")
+
+
+@attack("config-with-bom")
+def _(lab: Lab) -> None:
+    (lab.home / "bom.toml").write_bytes(b"\xef\xbb\xbf[run]\nseed = 3\n")
+    result = lab.run("--config", "bom.toml", "--out", "s", "--format", "json")
+    succeeded(result)
+    expect(json.loads(result.out)[0]["seed"] == 3, "the BOM config's seed was not used")
+
+
+@attack("train-on-empty")
+def _(lab: Lab) -> None:
+    for value in ("", ",,"):
+        refused(lab.cli("run", *TINY[:2], "--train-on", value, *TINY[4:], "--out", "s"), r"--train-on.*e\.g\.")
+        refused(lab.cli("sweep", "--methods", "protonet", "--splits", "CFEE_B", "--train-on", value, "--out", "s",
+                        "--dry-run"), r"train_on.*e\.g\.")  # fmt: skip
+
+
+# ---------------------------------------------------------------- issue 26: the evaluator's inputs
+
+BROKEN_METHODS = """
+import torch
+from fsfer_bench.methods import FeatureMethod, FewShotMethod, register_method
+
+ANSWERS = {
+    "nan": lambda n, w: torch.full((n, w), float("nan")),
+    "inf": lambda n, w: torch.full((n, w), float("inf")),
+    "columns": lambda n, w: torch.zeros(n, w + 3),
+    "rows": lambda n, w: torch.zeros(n + 1, w),
+    "flat": lambda n, w: torch.zeros(n),
+    "list": lambda n, w: [[0.0] * w] * n,
+    "labels": lambda n, w: torch.zeros(n, dtype=torch.long),
+}
+for kind, answer in ANSWERS.items():
+    def predict(self, support, support_labels, query, answer=answer):
+        return answer(len(query), int(support_labels.max()) + 1)
+    def classify(self, support, support_labels, query, answer=answer):
+        return answer(len(query), int(support_labels.max()) + 1)
+    register_method(f"broken-{kind}")(type(f"Broken_{kind}", (FewShotMethod,), {"predict": predict}))
+    register_method(f"broken-fast-{kind}")(type(f"BrokenFast_{kind}", (FeatureMethod,), {"classify": classify}))
+"""
+
+
+@attack("logits-not-logits")
+def _(lab: Lab) -> None:
+    """Each broken method, on both evaluator paths, in a sweep (its cells fail naming the method)."""
+    (lab.home / "brokenmethods.py").write_text(BROKEN_METHODS)
+    kinds = ("nan", "inf", "columns", "rows", "flat", "list", "labels")
+    methods = ",".join(f"broken-{k},broken-fast-{k}" for k in kinds)
+    (lab.home / "sweep.toml").write_text('[sweep]\nplugins = ["brokenmethods"]\n')
+    result = lab.cli("sweep", "--config", "sweep.toml", "--methods", methods, "--splits", "CFEE_B", "--shots", "1",
+                     "--train-on", "CKplus", "--out", "s", "--set", "way=2", "--set", "query=2", "--set", "episodes=2",
+                     "--set", "image_size=16", "--set", "train.regime=frozen", "--set", "train.val_every=0",
+                     "--set", "device=cpu", "--format", "json", timeout=RUN_S * 2)  # fmt: skip
+    expect(result.code == 1 and "Traceback" not in result.err, f"sweep: {result.show()}")
+    cells = {c["cell"].split()[0]: c for c in json.loads(result.out)["cells"]} if result.out.strip() else {}
+    for method in methods.split(","):
+        reason = (cells.get(method) or {}).get("reason", "")
+        expect(f"method {method} returned" in reason, f"{method}: {reason[:160] or 'no failure recorded'}")
+
+
+# ---------------------------------------------------------------- issue 26: signals and full disks
+
+
+def _process_tree(pid: int) -> set[int]:
+    found = {pid}
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found |= set().union(*(_process_tree(int(c)) for c in children.read_text().split()))
+        except OSError:
+            continue
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.add(pid)
+        except OSError:
+            continue
+    return alive
+
+
+def _signal_attack(signum: int) -> Callable[[Lab], None]:
+    def replay_one(lab: Lab) -> None:
+        store = lab.home / "sweep-store"
+        (lab.home / "sweep.toml").write_text(
+            '[run]\nway = 2\nquery = 2\nepisodes = 3\nimage_size = 16\ndevice = "cpu"\n'
+            "[train]\nsteps = 3000\nval_every = 0\n"
+        )
+        args = ["sweep", "--config", "sweep.toml", "--methods", "protonet", "--splits", "CFEE_B", "--train-on",
+                "CKplus", "--shots", "1", "--seeds", "0,1,2,3", "--out", str(store)]  # fmt: skip
+        sweep = subprocess.Popen([*CLI, *args, "--jobs", "2", "--quiet"], cwd=lab.home, env=lab.env(), text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+        tree: set[int] = set()
+        try:
+            deadline = time.monotonic() + RUN_S
+            while len(list((store / "claims").glob("*.*"))) < 2:
+                expect(time.monotonic() < deadline and sweep.poll() is None, "the workers never claimed their cells")
+                time.sleep(0.2)
+            time.sleep(2.0)
+            tree = _process_tree(sweep.pid)
+            sweep.send_signal(signum)
+            start = time.monotonic()
+            while _running(tree) and time.monotonic() - start < 15:
+                time.sleep(0.2)
+            left = _running(tree)
+            _, err = sweep.communicate(timeout=30)
+        finally:
+            os.killpg(sweep.pid, signal.SIGKILL) if sweep.poll() is None else None
+            for pid in _running(tree):  # what the harness failed to end: ended here, not left to idle
+                os.kill(pid, signal.SIGKILL)
+        expect(not left, f"{len(left)} of the sweep's {len(tree)} processes still ran 15 s after the signal")
+        expect(sweep.returncode == 128 + signum and "Traceback" not in err, f"exit {sweep.returncode}: {err[-300:]}")
+        expect(not list((store / "claims").iterdir()), "claims left held")
+        expect(not [p for p in store.rglob(".*") if p.is_file()], "temporary files left behind")
+        plan = lab.cli(*args, "--dry-run", "--format", "json")
+        succeeded(plan)
+        expect(all(c["run"] or "already" in c["note"] for c in json.loads(plan.out)), "a rerun does not resume")
+
+    return replay_one
+
+
+attack("sweep-sigterm-jobs-2")(_signal_attack(signal.SIGTERM))
+attack("sweep-sighup-jobs-2")(_signal_attack(signal.SIGHUP))
+
+
+@attack("full-disk-training-checkpoint")
+def _(lab: Lab) -> None:
+    """A tmpfs with room for one checkpoint, not two: the run fails in one line, the first checkpoint is kept."""
+    disk = lab.full_disk(free=2_000_000)
+    args = ("--out", str(disk / "store"), "--resume", "--set", "train.steps=3", "--set", "train.checkpoint_every=1")
+    refused(lab.run(*args), r"cannot write .*(No space|File too large).*previous file there is kept")
+    checkpoints = list((disk / "store" / "models").glob("*.ckpt.pt"))
+    expect(len(checkpoints) == 1, f"no checkpoint kept: {checkpoints}")
+    expect(not [p for p in disk.rglob(".*") if p.is_file() and p.name != ".filler"], "temporary files left behind")
+    lab.free_disk(disk)
+    succeeded(lab.run(*args))
+
+
+@attack("full-disk-model-cache")
+def _(lab: Lab) -> None:
+    """Room for the training but not for the trained model: one line, exit 2."""
+    disk = lab.full_disk(free=300_000)
+    refused(lab.run("--out", str(disk / "store"), "--reuse-training"), r"cannot write .*(No space|File too large)")
+    expect(not [p for p in disk.rglob(".*") if p.is_file() and p.name != ".filler"], "temporary files left behind")
+
+
+@attack("face-align-no-face-warning")
+def _(lab: Lab) -> None:
+    from PIL import Image
+
+    ck = lab.own("CKplus48")
+    noise = Image.effect_noise((48, 48), 60).convert("RGB")
+    for k in range(40):  # faceless images among CK+'s faces (which dlib finds)
+        noise.rotate(9 * k).save(ck / "happy" / f"S98{k:02d}_001_00000001.png")
+    lab.own_cache()
+    result = lab.cli("data", "preview", "CKplus", "--face-align", "--out", "p.png", "--image-size", "16", timeout=RUN_S)
+    succeeded(result, r"no face found in \d+ of \d+ images .*\(\d+%\)")
+    expect(len([line for line in result.lines if "no face found" in line]) == 1, "not one warning line")
+
+
+# ---------------------------------------------------------------- issue 26: other developers' items
+
+
+def _stray_quote(path: Path, row: int) -> None:
+    lines = path.read_text().splitlines()
+    lines[row] = lines[row].replace(",", ',"', 1)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@attack("csv-stray-quote-cfee-label", "leakage")
+def _(lab: Lab) -> None:
+    cfee = lab.own("CFEE")
+    _stray_quote(cfee / "label.csv", 1000)
+    check_ran(lab.cli("data", "check", "CFEE"), r"label.csv:1001", r"FAILED|error")
+    lab.own_cache()
+    succeeded(lab.run("--out", "s"), r"\d+ rows? .*label.csv:1001")
+    refused(lab.run("--out", "s2", "--strict"), r"label.csv:1001")
+
+
+@attack("csv-stray-quote-manifest", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.data / "CKplus48"
+    rows = ["path,label,subject"] + [f"{p.relative_to(ck)},{p.parent.name},{p.name.split('_')[0]}"
+                                     for p in sorted(ck.rglob("*.png"))]  # fmt: skip
+    folder = lab.home / "Manifested"
+    shutil.copytree(ck, folder)  # copies: links that lead out of a dataset folder are refused
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    _stray_quote(folder / "manifest.csv", 700)
+    check_ran(lab.cli("data", "check", "Manifested", "--data-path", f"Manifested={folder}"), r"manifest.csv:701")
+
+
+@attack("fifo-in-class-folders", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.own("CKplus48")
+    os.mkfifo(ck / "happy" / "S999_001_00000001.png")
+    check_ran(lab.cli("data", "check", "CKplus"), r"not a regular file.*S999_001_00000001.png")
+
+
+@attack("non-utf8-data-folder", "leakage")
+def _(lab: Lab) -> None:
+    root = Path(os.fsdecode(os.path.join(os.fsencode(lab.home), b"data-\xff")))
+    root.mkdir()
+    (root / "CKplus48").symlink_to(lab.base / "pristine" / "CKplus48")
+    result = lab.cli("data", "check", "CKplus", env={**lab.env(), "FSFER_DATA": str(root)})
+    expect("rename the file" not in result.out + result.err, "blames every file, not the folder")
+    expect(re.search(r"data-\\(xff|udcff)", result.out + result.err) is not None, "the folder is not named")
+
+
+@attack("fsfer-data-is-a-file", "leakage")
+def _(lab: Lab) -> None:
+    (lab.home / "afile").write_text("x")
+    result = lab.cli("data", "check", "CKplus", env={**lab.env(), "FSFER_DATA": str(lab.home / "afile")})
+    refused(result, r"FSFER_DATA.*afile.*(is a file|not a folder)")
+
+
+@attack("label-map-wrong-way-round", "leakage")
+def _(lab: Lab) -> None:
+    result = lab.cli("data", "check", "CKplus", "--label-map", "happy=joyful")
+    expect("map it with --label-map 'joyful=<name>'" not in result.out + result.err, "suggests the wrong fix")
+    expect(re.search(r"joyful.*(canonical|NATIVE=canonical)", result.out + result.err) is not None,
+           f"does not say that 'joyful' is not a canonical name: {result.show()}")  # fmt: skip
+
+
+@attack("duplicate-warning-summarised", "leakage")
+def _(lab: Lab) -> None:
+    ck = lab.own("CKplus48")
+    first = sorted((ck / "happy").iterdir())[0]
+    for k in range(20_000):
+        os.link(first, ck / "happy" / f"S{800 + k // 1000:03d}_{k % 1000:03d}_00000001.png")
+    result = lab.cli("data", "check", "CKplus", timeout=RUN_S * 2)
+    check_ran(result)
+    longest = max((len(line) for line in (result.out + result.err).splitlines()), default=0)
+    expect(longest < 2000, f"a line of {longest} characters")
+
+
+@attack("extreme-image-sizes", "leakage")
+def _(lab: Lab) -> None:
+    from PIL import Image
+
+    ck = lab.own("CKplus48")
+    names = {
+        "S990_001_00000001.png": (1, 1),
+        "S991_001_00000001.png": (10000, 10),
+        "S992_001_00000001.png": (10, 10000),
+    }
+    for name, size in names.items():
+        Image.new("RGB", size).save(ck / "happy" / name)
+    result = lab.cli("data", "check", "CKplus")
+    check_ran(result, *(re.escape(name) for name in names))
+
+
+PLUGINS = {"raises.py": "raise RuntimeError('boom')\n", "syntax.py": "def (\n"}
+
+
+@attack("plugin-errors-named", "plugins")
+def _(lab: Lab) -> None:
+    for name, text in PLUGINS.items():
+        (lab.home / name).write_text(text)
+    for module in ("raises", "syntax"):
+        refused(lab.run("--plugin", module, "--out", "s"), rf"plugin.*{module}")
+    refused(lab.run("--plugin", "", "--out", "s"), r"--plugin")
+
+
+@attack("register-method-unsafe-names", "plugins")
+def _(lab: Lab) -> None:
+    (lab.home / "evilnames.py").write_text(
+        "from baselines.protonet import ProtoNet\nfrom fsfer_bench.methods import register_method\n"
+        "register_method('x/../../../../escaped')(type('Evil', (ProtoNet,), {}))\n"
+    )
+    result = lab.run("--plugin", "evilnames", "--method", "x/../../../../escaped", "--out", "s")
+    refused(result, r"name")
+    expect(not list(lab.base.rglob("escaped*")), "a record escaped the store")
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -580,63 +1032,65 @@ def set_up(base: Path, shared: Path) -> None:
     for name, folder in DATASETS.items():
         shutil.copytree(shared / folder, base / "pristine" / name)
     (base / "cache").mkdir()
-    signal.signal(signal.SIGALRM, _expired)
     lab = Lab(base, base / "setup")
     result = lab.run("--out", str(base / "store"), "--reuse-training", "--format", "json")
     if result.code != 0:
         raise SystemExit(f"set-up run failed: {result.show()}\n{result.err[-2000:]}")
 
 
-Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not, seconds
-#: A worker's address space: an attack that reads /dev/zero whole fails with MemoryError instead of taking the machine.
-WORKER_MEMORY = 4 * 2**30
+Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not (or how the fault was made), seconds
 
 
-def replay(base: Path, name: str, owner: str, fn: Callable[[Lab], None]) -> Outcome:
+def replay(base: Path, name: str) -> Outcome:
+    """Run attack `name` in this process (a fresh one, see `replay_all`): its outcome."""
+    owner, fn = {a[0]: (a[1], a[2]) for a in ATTACKS}[name]
+    lab = Lab(base, base / "attacks" / name)
     start = time.monotonic()
     try:
-        fn(Lab(base, base / "attacks" / name))
-        return name, owner, True, "", time.monotonic() - start
+        fn(lab)
+        passed, why = True, "; ".join(lab.notes)
     except Failed as exc:
-        return name, owner, False, str(exc), time.monotonic() - start
+        passed, why = False, str(exc)
     except Exception as exc:  # the script's own trouble: report it as a failure of the attack
-        return name, owner, False, f"{type(exc).__name__}: {exc}", time.monotonic() - start
+        passed, why = False, f"{type(exc).__name__}: {exc}"
+    finally:
+        for mount in lab.mounts:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    return name, owner, passed, why, time.monotonic() - start
 
 
-def worker(base: Path, names: list[str]) -> None:
-    """Replay `names` one after another in this process (one import of torch), a JSON line each."""
-    import torch
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ATTACK_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
-    torch.set_num_threads(1)  # the workers share the cores
-    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, resource.getrlimit(resource.RLIMIT_AS)[1]))
-    signal.signal(signal.SIGALRM, _expired)
-    for name, owner, fn in ATTACKS:
-        if name in names:
-            print(json.dumps(replay(base, name, owner, fn)), flush=True)
+
+def replay_one(base: Path, name: str) -> Outcome:
+    """Attack `name` in a fresh subprocess under the memory cap; a timeout or a crash is a failure."""
+    owner = dict((a[0], a[1]) for a in ATTACKS)[name]
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, __file__, "--attack", name, str(base)], cwd=base,
+                               env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_cap_memory)  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=ATTACK_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return name, owner, False, f"the attack ran past {ATTACK_S} s", time.monotonic() - start
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    if not lines:
+        tail = (err.strip().splitlines() or ["no output"])[-1][:200]
+        why = f"the attack process died (exit {process.returncode}): {tail}"
+        return name, owner, False, why, time.monotonic() - start
+    return tuple(json.loads(lines[-1]))  # type: ignore[return-value]
 
 
 def replay_all(base: Path, names: list[str], jobs: int) -> list[Outcome]:
-    """Deal the attacks to `jobs` worker processes, round robin, and gather their outcomes."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(base), *names[k::jobs]],
-            env=env,
-            cwd=base,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )  # fmt: skip
-        for k in range(min(jobs, len(names)))
-    ]
-    outcomes = []
-    for process in workers:
-        out, _ = process.communicate()
-        outcomes += [tuple(json.loads(line)) for line in out.splitlines() if line.startswith("[")]
-    missing = set(names) - {o[0] for o in outcomes}  # a worker that died takes its remaining attacks with it
-    outcomes += [(n, dict((a[0], a[1]) for a in ATTACKS)[n], False, "the worker process died", 0.0) for n in missing]
-    order = {n: k for k, n in enumerate(names)}
-    return sorted(outcomes, key=lambda o: order[o[0]])  # type: ignore[return-value]
+    """Each attack in its own process, `jobs` at a time, in the order given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(lambda name: replay_one(base, name), names))
 
 
 def main() -> None:
@@ -645,11 +1099,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3, help="worker processes replaying attacks at once")
     parser.add_argument("--only", nargs="*", help="replay only these attacks")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: the scratch folder of a worker
-    parser.add_argument("names", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--attack", help=argparse.SUPPRESS)  # internal: replay this one attack, print its outcome
+    parser.add_argument("scratch", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(Path(args.worker), args.names)
+    if args.attack:
+        print(json.dumps(replay(Path(args.scratch), args.attack)), flush=True)
         return
     shared = Path(args.data_root)
     if not all((shared / f).is_dir() for f in DATASETS.values()):
@@ -664,10 +1118,13 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    print(f"{'outcome':<7} {'attack':<40} {'owner':<9} {'time':>6}  why not / note")
     for name, owner, ok, why, seconds in outcomes:
-        print(f"{'PASS' if ok else 'FAIL'}  {name:<36} {owner:<10} {seconds:5.1f}s  {why}")
-    failed = sum(not o[2] for o in outcomes)
-    print(f"{len(outcomes) - failed} passed, {failed} failed, in {time.monotonic() - start:.0f}s")
+        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {owner:<9} {seconds:5.1f}s  {' '.join(why.split())[:200]}")
+    failed = [o for o in outcomes if not o[2]]
+    by_owner = ", ".join(f"{owner} {sum(o[1] == owner for o in failed)}" for owner in sorted({o[1] for o in failed}))
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed{f' ({by_owner})' if failed else ''}, "
+          f"in {time.monotonic() - start:.0f}s")  # fmt: skip
     sys.exit(1 if failed else 0)
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from fsfer_bench.errors import ConfigError, FsferWarning, unknown_name
+from fsfer_bench.files import DamagedFileError, load_torch, read_bounded
 from fsfer_bench.tensors import PRESETS, Normalisation
 
 
@@ -296,7 +297,7 @@ def load_weights(module: nn.Module, path: str | Path) -> dict[str, Any]:
         warnings.warn(f"weights file {path}: dropped the classifier ({_shapes(dropped)})", FsferWarning, stacklevel=2)
     return {
         "file": str(path),
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(read_bounded(path, MAX_WEIGHTS_BYTES)).hexdigest(),
         "wrapper": wrapper,
         "prefix_stripped": prefix,
         "loaded": len(state),
@@ -304,14 +305,18 @@ def load_weights(module: nn.Module, path: str | Path) -> dict[str, Any]:
     }
 
 
+#: Larger than any backbone's weights file (ResNet-18: 45 MB), small enough to read into memory.
+MAX_WEIGHTS_BYTES = 2 * 2**30
+
+
 def _read_checkpoint(path: Path) -> object:
     """torch.load with weights_only=True, every failure as one line (torch's own refusal is seven)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch(path, MAX_WEIGHTS_BYTES)
     except FileNotFoundError as exc:
         raise ConfigError(f"weights file {path} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"weights file {path} is a folder; give the checkpoint file") from exc
+    except DamagedFileError as exc:
+        raise ConfigError(f"weights file {path} cannot be used: {exc.reason}; give the checkpoint file") from exc
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         if found is None:  # not a pickle of objects at all: a damaged or foreign file

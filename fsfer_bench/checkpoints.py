@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from fsfer_bench.errors import FsferWarning
-from fsfer_bench.files import write_torch_atomic
+from fsfer_bench.files import DamagedFileError, load_torch, write_torch_atomic
 
 #: What a checkpoint that cannot be used raises on the way in: truncated, garbled, of another version.
 UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-              pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
+              pickle.UnpicklingError, zipfile.BadZipFile, DamagedFileError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def read_checkpoint(path: Path, take_over: Callable[[Checkpoint], None]) -> bool
     instead of failing on every rerun, and the next checkpoint replaces it.
     """
     try:
-        take_over(Checkpoint.from_state(torch.load(path, map_location="cpu", weights_only=True)))
+        take_over(Checkpoint.from_state(load_torch(path)))
     except UNREADABLE as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warnings.warn(f"checkpoint {path} cannot be used ({reason}); training from scratch", FsferWarning, stacklevel=3)

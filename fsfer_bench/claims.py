@@ -12,7 +12,10 @@ A claim is stale when its heartbeat is older than the lease, when its owner ran
 on this host and its pid is gone, when it is an earlier run of this same Slurm
 task (requeued: Slurm runs one copy of a task at a time), or when it cannot be
 read at all (garbage is no one's claim: a warning names the file and it is
-superseded at once). A stale claim is never deleted to be
+superseded at once). A heartbeat dated in the future by more than the lease
+(clock skew on a shared file system, or a file touched by hand) cannot be
+trusted: it is stale too, with a warning, rather than holding its cell until
+that date; a smaller skew counts as a fresh heartbeat. A stale claim is never deleted to be
 replaced (two processes could both delete and both recreate); it is superseded:
 whoever creates generation g+1 first (again O_EXCL) owns K, and the owner of g
 sees, at its next heartbeat or before it writes, that it lost the claim. No
@@ -24,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -195,7 +200,8 @@ class ClaimBoard:
     def _remove_older(self, key: str, generation: int) -> None:
         for g, path in self._generations(key):
             if g < generation:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a folder in its place: not a claim, left alone
+                    path.unlink(missing_ok=True)
 
     def _is_stale(self, path: Path) -> bool:
         holder = self._read_holder(path)
@@ -209,8 +215,9 @@ class ClaimBoard:
     def _read_holder(self, path: Path, warn: bool = True) -> Holder | None:
         """The claim's holder (None if the file is gone); `damaged` where it is garbage, named in a warning."""
         try:
-            age = max(time.time() - path.stat().st_mtime, 0.0)
-            if path.stat().st_size == 0 and age < _WRITE_GRACE_S:
+            age = self._age(path)
+            info = path.stat()
+            if stat.S_ISREG(info.st_mode) and info.st_size == 0 and age < _WRITE_GRACE_S:
                 return Holder(None, None, age)  # being written (O_EXCL fallback): judged by its age
             info = read_json(path)
             holder = Holder(info["pid"], info["host"], age, info.get("job"), int(info.get("restart") or 0))
@@ -225,6 +232,16 @@ class ClaimBoard:
                               FsferWarning, stacklevel=3)  # fmt: skip
             return Holder(None, None, age, damaged=True)
         return holder
+
+    def _age(self, path: Path) -> float:
+        """Seconds since the claim's heartbeat; past the lease (stale) when it is dated too far in the future."""
+        ahead = path.stat().st_mtime - time.time()
+        if ahead <= self.lease_s:
+            return max(-ahead, 0.0)
+        warnings.warn(f"claim file {path} is dated {ahead:.0f} s in the future (clock skew?); treated as stale, "
+                      f"as if its heartbeat were older than the lease ({self.lease_s:.0f} s)", FsferWarning,
+                      stacklevel=4)  # fmt: skip
+        return math.inf
 
     def _token(self, path: Path) -> str | None:
         try:

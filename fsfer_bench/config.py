@@ -28,6 +28,7 @@ from typing import Any
 
 from fsfer_bench.backbones import check_weights_settings
 from fsfer_bench.errors import ConfigError
+from fsfer_bench.files import DamagedFileError, read_bounded
 from fsfer_bench.methods import OPTIMISERS, REGIMES, SCHEDULES, TrainSettings
 
 if sys.version_info >= (3, 11):
@@ -106,20 +107,31 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: A config file is a few kilobytes; this bounds what `--config /dev/zero` or a huge file could cost.
+MAX_CONFIG_BYTES = 4 * 2**20
+_BOM = b"\xef\xbb\xbf"
+
+
 def read_toml(path: str | Path) -> dict:
-    """Parse a TOML config file, with a one-line error naming the file and the problem."""
+    """Parse a TOML config file, with a one-line error naming the file and the problem.
+
+    Only a regular file of at most `MAX_CONFIG_BYTES` is read; a UTF-8 byte-order mark (which some
+    Windows editors write) is accepted and skipped; nesting deeper than Python's recursion limit is refused.
+    """
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+        return tomllib.loads(data.removeprefix(_BOM).decode("utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"config file {path} is a folder; give a TOML file") from exc
+    except DamagedFileError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.reason}; give a TOML file") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path} is not TOML: it is not UTF-8 text (a binary file?)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"config file {path} is nested too deeply to be a config; give a TOML file") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
 
@@ -207,7 +219,11 @@ _SWITCH = Rule(bool)
 RUN_RULES: dict[str, Rule] = {
     "method": Rule(str, nonempty=True),
     "split": Rule(str, nonempty=True),
-    "train_on": Rule("names"),
+    "train_on": Rule(
+        "names",
+        nonempty=True,
+        hint="give source names, e.g. --train-on CKplus,JAFFE, or leave it out for the split's own",
+    ),
     "way": Rule(int, min=2, max=INT_MAX, hint="an episode needs two classes to tell apart"),
     "shots": Rule("ints"),
     "query": _COUNT,
@@ -262,7 +278,7 @@ def check_value(value: Any, rule: Rule, name: str) -> Any:
     if value is None and rule.optional:
         return None
     value = _check_kind(value, rule, name)
-    if rule.nonempty and value == "":
+    if rule.nonempty and value in ("", ()):  # (): a list of names such as '' or ',,' with no name in it
         raise ConfigError(f"{name} must not be empty{_hint(rule)}")
     if rule.choices is not None and value not in rule.choices:
         raise ConfigError(f"{name} must be one of {', '.join(rule.choices)}, got {value!r}")

@@ -39,6 +39,10 @@ class StoreError(FsferError):
     """A results store that cannot be written or read."""
 
 
+class MethodOutputError(FsferError):
+    """A method answered an episode with something that is not logits (wrong shape or type, NaN, inf)."""
+
+
 class FsferWarning(UserWarning):
     """A problem worth telling the user about that does not stop the run."""
 

@@ -27,7 +27,7 @@ import torch
 
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.episodes import EpisodeSet
-from fsfer_bench.errors import FsferError
+from fsfer_bench.errors import FsferError, MethodOutputError
 from fsfer_bench.methods import FeatureMethod, FewShotMethod
 from fsfer_bench.tensors import method_inputs
 
@@ -82,7 +82,7 @@ def evaluate(
             )  # fmt: skip
             # classifying cached features is tiny ops: one thread (see one_thread); a per-episode pass embeds
             with one_thread() if path == "feature-cache" else nullcontext():
-                accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress)
+                accuracies, confusion = _run(run_episode, episodes, len(pool.classes), progress, method.name)
     finally:
         method.train(was_training)
     return EvaluationResult(accuracies, confusion, time.perf_counter() - start, path)
@@ -151,8 +151,35 @@ class FeatureCache:
 EpisodeRunner = Callable[[np.ndarray, np.ndarray], torch.Tensor]
 
 
+def check_logits(logits: object, n_query: int, n_way: int, method: str) -> np.ndarray:
+    """`logits` as a NumPy array if they are a floating (n_query, n_way) tensor of finite numbers, else
+    `MethodOutputError`.
+
+    Without this, NaN or inf logits (argmax picks class 0) or a wrong number of columns
+    score exactly chance in a clean-looking record. The finiteness test runs in NumPy on
+    the copy the predictions are taken from anyway: a few torch ops per episode would cost
+    more than the fast path's whole episode (bench/bench_logit_check.py measures it).
+    """
+    expected = f"expected a float tensor of shape ({n_query}, {n_way}): one row per query, one column per class"
+    if not isinstance(logits, torch.Tensor):
+        raise MethodOutputError(f"method {method} returned a {type(logits).__name__} as logits; {expected}")
+    if tuple(logits.shape) != (n_query, n_way):
+        raise MethodOutputError(f"method {method} returned logits of shape {tuple(logits.shape)}; {expected}")
+    if not logits.is_floating_point():
+        raise MethodOutputError(f"method {method} returned {logits.dtype} logits (labels?); {expected}")
+    values = logits.detach().float().cpu().numpy()  # float(): NumPy has no bfloat16
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = int(finite.size - finite.sum())
+        raise MethodOutputError(
+            f"method {method} returned {bad} non-finite logit(s) (NaN or inf) of {logits.numel()}; "
+            "a NaN in its weights or an overflow in its maths: check its training (or lower the learning rate)"
+        )
+    return values
+
+
 def _run(
-    run_episode: EpisodeRunner, episodes: EpisodeSet, n_classes: int, progress: Progress
+    run_episode: EpisodeRunner, episodes: EpisodeSet, n_classes: int, progress: Progress, method_name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     way, query = episodes.query.shape[1:]
     query_labels = np.repeat(np.arange(way), query)
@@ -160,10 +187,10 @@ def _run(
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     for e in progress(range(len(episodes)), desc="evaluate", total=len(episodes)):
         try:
-            logits = run_episode(episodes.support[e], episodes.query[e])
+            logits = check_logits(run_episode(episodes.support[e], episodes.query[e]), way * query, way, method_name)
         except FsferError as exc:  # a method's error (e.g. a NaN in test-time adaptation) names the episode
             raise type(exc)(f"{exc} (episode {e + 1} of {len(episodes)})") from exc
-        predicted = logits.argmax(1).cpu().numpy()
+        predicted = logits.argmax(1)
         accuracies[e] = 100.0 * float(np.mean(predicted == query_labels))
         classes = episodes.classes[e]
         np.add.at(confusion, (classes[query_labels], classes[predicted]), 1)

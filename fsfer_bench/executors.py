@@ -7,6 +7,14 @@ yet started. On Slurm, a task's death is learnt from squeue (sacct where
 accounting answers) and the heartbeats of its cells' claims, not from submitit's
 sacct-based status, which never changes where accounting is off. There is no
 scheduling here beyond what the process pool and Slurm already do.
+
+SIGTERM and SIGHUP end a local sweep cleanly (`terminated_by_signals`): the main
+process raises `Terminated`, sends SIGTERM to the pool's workers, which unwind
+(their claims released, no half-written file left: every write is atomic) and
+exit, then exits itself with 128 + the signal's number; the fork server ends once
+they are gone. Without this the workers, holding the fork server's lifeline,
+would idle forever after the main process died. A worker also ends itself when
+the main process vanishes without a word (SIGKILL).
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -27,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
+from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard, pid_alive
 from fsfer_bench.errors import ConfigError, FsferWarning
 from fsfer_bench.worker import CellOutcome, Job, run_job
 
@@ -62,6 +73,112 @@ class InProcessExecutor:
                 yield job, exc
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP: unwinds like an exit (finally blocks release claims), with status 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal_name = signal.Signals(signum).name
+
+
+#: The signals that end a sweep cleanly; SIGINT already raises KeyboardInterrupt.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Set while a stop signal is being handled in this process: the pool then ends its workers, not waits for them.
+_stopping = threading.Event()
+#: Seconds the workers get to release their claims before they are killed.
+WORKER_GRACE_S = 10.0
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    _stopping.set()
+    raise Terminated(signum)
+
+
+@contextmanager
+def terminated_by_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Terminated` in the main thread instead of killing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a sweep run from a thread keeps the defaults
+        return
+    saved = {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        _stopping.clear()
+
+
+def _start_pool_worker(main_pid: int) -> None:
+    """A pool worker's set-up: stop signals unwind it, and it ends itself if the main process vanishes."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, _raise_terminated)
+    report = threading.excepthook
+
+    def quiet_when_stopping(args: threading.ExceptHookArgs) -> None:
+        # a worker going down takes its image-decoding pool with it, whose manager thread then trips on
+        # the futures the unwinding cancelled (InvalidStateError, CPython 3.11): noise, not news
+        if not _stopping.is_set():
+            report(args)
+
+    threading.excepthook = quiet_when_stopping
+
+    def watch() -> None:
+        while pid_alive(main_pid):
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="fsfer-watch-main", daemon=True).start()
+
+
+def run_pool_job(job: Job) -> list[CellOutcome]:
+    """`run_job` in a pool worker: on a stop signal it unwinds, then the process exits (the pool would
+    otherwise catch the exit and wait for more work that never comes)."""
+    try:
+        return run_job(job)
+    except Terminated as exc:
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+
+
+def _end_workers(grace_s: float = WORKER_GRACE_S) -> None:
+    """SIGTERM to this process's workers and everything they started (an image-decoding pool, whose
+    processes would otherwise wait for work forever), SIGKILL to what still runs after `grace_s`."""
+    workers = multiprocessing.active_children()
+    below = {pid for process in workers if process.pid for pid in descendants(process.pid)}
+    for process in workers:
+        process.terminate()
+    _signal_all(below, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in workers:
+        process.join(max(deadline - time.monotonic(), 0.0))
+    while below and any(pid_alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for process in workers:
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+    _signal_all({p for p in below if pid_alive(p)}, signal.SIGKILL)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (children, theirs, ...), from /proc; empty where there is no /proc."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids = [int(child) for child in children.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in pids:
+            found |= {child} | descendants(child)
+    return found
+
+
+def _signal_all(pids: set[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
 #: Imported once by the fork server, before any torch work, so each worker starts in a fraction of a second.
 PRELOAD = ["fsfer_bench.worker", "fsfer_bench.experiment", "torch._dynamo"]
 
@@ -89,18 +206,27 @@ class ProcessPoolJobExecutor:
         self.worker_threads = max(1, available_cpus() // jobs)
 
     def run(self, jobs: list[Job]) -> Iterator[JobResult]:
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, max(len(jobs), 1)), mp_context=_worker_context())
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, max(len(jobs), 1)), mp_context=_worker_context(),
+                                   initializer=_start_pool_worker, initargs=(os.getpid(),))  # fmt: skip
+        stopped = False
         try:
             futures = {}
             for job in jobs:
                 try:
-                    futures[pool.submit(run_job, job)] = job
+                    futures[pool.submit(run_pool_job, job)] = job
                 except BrokenProcessPool:  # a worker died while the jobs were still being handed out
                     yield job, _worker_died()
             for future in as_completed(futures):
                 yield futures[future], _result(future)
+        except BaseException:
+            # a stop signal or Ctrl-C ends the workers now; an early stop of the caller's (a full disk) lets
+            # the running jobs finish, so their records are written
+            stopped = _stopping.is_set() or not isinstance(sys.exc_info()[1], GeneratorExit)
+            if stopped:
+                _end_workers()
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not stopped, cancel_futures=True)
 
 
 def _result(future: Any) -> list[CellOutcome] | BaseException:

@@ -13,13 +13,10 @@ and the new model overwrites it. Failing instead would fail every rerun the same
 from __future__ import annotations
 
 import pickle
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from fsfer_bench.files import DamagedFileError, read_json, write_json_atomic, write_torch_atomic
+from fsfer_bench.files import DamagedFileError, load_torch, read_json, write_json_atomic, write_torch_atomic
 from fsfer_bench.methods import FewShotMethod
 from fsfer_bench.training import TrainingReport
 
@@ -56,10 +53,9 @@ class ModelCache:
         except TypeError as exc:
             return CacheMiss(f"{meta} is damaged (not a training report: {exc})")
         try:
-            with warnings.catch_warnings():  # torch's own warnings about odd pickles add nothing to ours
-                warnings.simplefilter("ignore")
-                state = torch.load(weights, map_location="cpu", weights_only=True)
-            method.load_state_dict(state)
+            method.load_state_dict(load_torch(weights))
+        except DamagedFileError as exc:
+            return CacheMiss(str(exc))
         except pickle.UnpicklingError:
             return CacheMiss(f"{weights} is damaged (not plain weights: it holds objects that are not loaded)")
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds for bad files; each means "retrain"

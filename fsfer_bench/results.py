@@ -27,7 +27,14 @@ import pandas as pd
 
 from fsfer_bench.episodes import EpisodeSet
 from fsfer_bench.errors import FsferWarning, StoreError
-from fsfer_bench.files import DamagedFileError, read_json, write_atomic, write_json_atomic
+from fsfer_bench.files import (
+    MAX_ARRAY_BYTES,
+    DamagedFileError,
+    open_regular,
+    read_json,
+    write_atomic,
+    write_json_atomic,
+)
 from fsfer_bench.record import REQUIRED, SCHEMA, Record, RecordError, new_record_id, utc_now
 
 __all__ = [
@@ -85,7 +92,8 @@ class Store:
         write_atomic(path, episodes.save)  # a full disk leaves no hidden partial file behind
 
     def episodes(self, episode_hash: str) -> EpisodeSet:
-        return EpisodeSet.load(self.root / "episodes" / f"{episode_hash}.npz")
+        with open_regular(self.root / "episodes" / f"{episode_hash}.npz", MAX_ARRAY_BYTES) as f:
+            return EpisodeSet.load(f)
 
 
 def _folder(name: str) -> str:

@@ -31,7 +31,15 @@ from fsfer_bench.claims import DEFAULT_LEASE_S, ClaimBoard
 from fsfer_bench.config import _check_keys, config_table, parse_shots, read_toml, resolve_config
 from fsfer_bench.errors import ConfigError, FsferWarning, StoreError
 from fsfer_bench.evaluate import Progress, no_progress
-from fsfer_bench.executors import EXECUTORS, Executor, JobResult, local_executor, submitit_executor
+from fsfer_bench.executors import (
+    EXECUTORS,
+    Executor,
+    JobResult,
+    Terminated,
+    local_executor,
+    submitit_executor,
+    terminated_by_signals,
+)
 from fsfer_bench.files import DamagedFileError, read_json, write_json_atomic
 from fsfer_bench.plugins import import_plugin_modules
 from fsfer_bench.results import Store
@@ -129,7 +137,7 @@ def load_sweep(
         splits=_names(table.get("splits"), "splits"),
         shots=parse_shots(table.get("shots", (1, 5))),
         seeds=_seeds(table.get("seeds", (0,))),
-        train_on=_names(table.get("train_on"), "train_on"),
+        train_on=_train_on(table.get("train_on")),
         flags=given,
         tables=file,
         assignments=tuple(assignments),
@@ -145,6 +153,17 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
         raise ConfigError(f"[sweep] {key} must be a list of names or a comma-separated string, got {value!r}")
     return tuple(dict.fromkeys(v.strip() for v in items if v.strip()))
+
+
+def _train_on(value: Any) -> tuple[str, ...]:
+    """The training sources every cell uses; () when not given (each split's own), never an empty list given."""
+    names = _names(value, "train_on")
+    if value is not None and not names:
+        raise ConfigError(
+            f"train_on {value!r} names no source; give names, e.g. --train-on CKplus,JAFFE, or leave it out for each "
+            "split's own"
+        )
+    return names
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
@@ -332,17 +351,23 @@ def run_sweep(
     )  # fmt: skip
     jobs = [Job(tuple(cells), settings) for cells in training_groups(plan.to_run, options.reuse_training)]
     outcomes: list[CellOutcome] = []
-    stream = _cell_outcomes(executor.run(jobs))
-    try:
-        for outcome in progress(stream, desc="sweep", total=len(plan.to_run)):
-            _note_outcome(plan.out, outcome)
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-            if outcome.fatal:
-                break
-    finally:
-        stream.close()
+    with terminated_by_signals():
+        stream = _cell_outcomes(executor.run(jobs))
+        try:
+            for outcome in progress(stream, desc="sweep", total=len(plan.to_run)):
+                _note_outcome(plan.out, outcome)
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                if outcome.fatal:
+                    break
+        except Terminated as exc:
+            done = sum(o.status == DONE for o in outcomes)
+            warnings.warn(f"the sweep was stopped by {exc.signal_name} ({done} cell(s) done in this run); its "
+                          "claims are released: run it again to resume", FsferWarning, stacklevel=2)  # fmt: skip
+            raise
+        finally:
+            stream.close()
     _raise_if_fatal(outcomes)
     return SweepSummary(tuple(outcomes), tuple(plan.skipped))
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.errors import FsferError, FsferWarning
-from fsfer_bench.files import read_json, write_atomic, write_json_atomic
+from fsfer_bench.files import MAX_ARRAY_BYTES, open_regular, read_json, write_atomic, write_json_atomic
 
 CACHE_FORMAT = 1
 
@@ -64,7 +64,7 @@ def cached_dataset(key: str, build: Callable[[], FaceDataset]) -> FaceDataset:
 
 def _checksum(path: Path) -> str:
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
+    with open_regular(path, MAX_ARRAY_BYTES) as f:  # a pipe or device in the cache must not block or fill memory
         while chunk := f.read(1 << 24):
             h.update(chunk)
     return h.hexdigest()

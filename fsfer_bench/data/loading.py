@@ -8,6 +8,7 @@ adapter's canonical folder names.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from fsfer_bench.data.dataset import FaceDataset
 from fsfer_bench.data.options import DatasetAdapter, LoadOptions
 from fsfer_bench.data.registry import dataset_names, get_dataset
-from fsfer_bench.errors import DataError
+from fsfer_bench.errors import DataError, FsferWarning
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,22 @@ def load_dataset(name: str, sources: DataSources, options: LoadOptions | None = 
     if folder is None:
         return adapter.load(Path("."), options)
     dataset = adapter.load(folder, options)
+    _warn_face_fallbacks(dataset)
     if adapter.name.lower() == name.lower():
         return dataset
     return replace(dataset, name=name, sources=np.full(len(dataset), name))  # an unknown dataset, by its own name
+
+
+def _warn_face_fallbacks(dataset: FaceDataset) -> None:
+    """One line for `--face-align` images without a face (the record's notes hold the count too, unseen)."""
+    fallbacks = int(dataset.notes.get("face_align_fallbacks") or 0)
+    if fallbacks:
+        warnings.warn(
+            f"--face-align: no face found in {fallbacks} of {len(dataset)} images of {dataset.name} "
+            f"({fallbacks / len(dataset):.0%}); those are centre-cropped, not aligned",
+            FsferWarning,
+            stacklevel=3,
+        )
 
 
 def locate(name: str, sources: DataSources) -> tuple[DatasetAdapter, Path | None]:
