@@ -68,10 +68,6 @@ _PAPER = {"backbone": "conv4", "image_size": 84,
           "train": {"steps": 60000, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "val_every": 2000,
                     "val_episodes": 600}}  # fmt: skip
 
-# CPU budget that learns on real faces (issue 18): Conv-4 at 48 px, 2,000 batches of 64 from the `wild` base
-# (FER2013 + SFEW), about 12 min of a quiet 2-core CPU (the issue's measurement: CKplus 5-shot 80.45%). Per step
-# 0.28 s of one core, measured here with 1 thread on a busy machine (baseline++: 0.38 s, within that noise).
-
 
 class _FineTuned(FeatureMethod):
     """Batch pretraining on the base classes, then a new classifier fine-tuned per episode."""

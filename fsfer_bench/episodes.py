@@ -36,6 +36,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class EpisodeSet:
         )
 
     @classmethod
-    def load(cls, path: Path) -> EpisodeSet:
+    def load(cls, path: Path | IO[bytes]) -> EpisodeSet:
         with np.load(path, allow_pickle=False) as z:
             return cls(
                 spec=EpisodeSpec(**json.loads(str(z["spec"]))),

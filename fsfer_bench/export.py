@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from fsfer_bench.backbones import build_backbone
+from fsfer_bench.backbones import MAX_WEIGHTS_BYTES, build_backbone
 from fsfer_bench.config import RunConfig
 from fsfer_bench.errors import ConfigError, StoreError
-from fsfer_bench.files import write_json_atomic, write_torch_atomic
+from fsfer_bench.files import load_torch, read_bounded, write_json_atomic, write_torch_atomic
 from fsfer_bench.registry import get_method
 from fsfer_bench.results import iter_records
 
@@ -148,7 +148,7 @@ def check_writable(out: str | Path) -> None:
 def backbone_state(model: TrainedModel) -> dict[str, torch.Tensor]:
     """The backbone's tensors of the cached model, checked by loading them into a fresh backbone."""
     try:
-        state = torch.load(model.weights, map_location="cpu", weights_only=True)
+        state = load_torch(model.weights)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file; each means "unusable"
         raise StoreError(f"cannot read trained model {model.weights} ({type(exc).__name__}); retrain it") from exc
     backbone = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
@@ -186,7 +186,7 @@ def export_backbone(model: TrainedModel, out: str | Path, image_size: int | None
         "weights_preset": model.preset,
         "method": model.method,
         "training_hash": model.training_hash,
-        "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(read_bounded(weights, MAX_WEIGHTS_BYTES)).hexdigest(),
         "tensors": len(state),
     })  # fmt: skip
     return ExportReport(Path(weights), sidecar, model, len(state))

@@ -88,8 +88,13 @@ _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 #: under 10 MB; a ResNet-18 checkpoint with its optimiser under 200 MB), far below a machine's memory.
 MAX_JSON_BYTES = 256 * 2**20
 MAX_ARRAY_BYTES = 8 * 2**30
-_KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}  # fmt: skip
+
+
+def file_kind(mode: int) -> str:
+    """What a file of `os.stat` mode `mode` is, in words ("a named pipe (FIFO)", "a folder", ...)."""
+    return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
 def umask_mode() -> int:
@@ -159,27 +164,41 @@ def write_torch_atomic(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, save)
 
 
-def open_regular(path: str | Path, max_bytes: int) -> IO[bytes]:
+def open_regular(path: str | Path, max_bytes: int, refuse: Callable[[str, str], Exception] | None = None) -> IO[bytes]:
     """`path` opened for reading if it is a regular file of at most `max_bytes`, else `DamagedFileError`.
 
     Links are followed and the file is judged by `fstat` of what was opened (no race
     between a check and the open). O_NONBLOCK makes opening a named pipe return at
     once instead of waiting for a writer. FileNotFoundError is raised as usual.
+    `refuse(problem, detail)` builds the error instead, where `problem` is `NOT_REGULAR`
+    or `TOO_LARGE` (the data layer names dataset files in its own words).
     """
     path = Path(path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
-            raise DamagedFileError(path, f"{kind}, not a regular file; the harness reads back only regular files")
+            raise (refuse or _damaged(path, max_bytes))(NOT_REGULAR, file_kind(info.st_mode))
         if info.st_size > max_bytes:
-            raise DamagedFileError(path, f"{info.st_size} bytes, over the {max_bytes}-byte limit for this kind of file")
+            raise (refuse or _damaged(path, max_bytes))(TOO_LARGE, str(info.st_size))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+#: What `open_regular` refuses a file for.
+NOT_REGULAR, TOO_LARGE = "not a regular file", "too large"
+
+
+def _damaged(path: Path, max_bytes: int) -> Callable[[str, str], Exception]:
+    def refuse(problem: str, detail: str) -> Exception:
+        if problem == NOT_REGULAR:
+            return DamagedFileError(path, f"{detail}, not a regular file; the harness reads back only regular files")
+        return DamagedFileError(path, f"{detail} bytes, over the {max_bytes}-byte limit for this kind of file")
+
+    return refuse
 
 
 def read_bounded(path: str | Path, max_bytes: int = MAX_JSON_BYTES) -> bytes:

@@ -83,11 +83,17 @@ class Registry(Generic[T]):
     def register(self, name: str, thing: T, *, replace: bool = False) -> T:
         """Add `thing` as `name`; a name taken by something else is refused unless `replace=True`."""
         check_name(self.kind, name)
-        self.load()
+        builtin = self._is_builtin(thing)
+        if not builtin:  # a built-in registering itself must not pull in outside plugins half-way through
+            self.load()
         taken_as = self._key(name)
         taken = self._entries.get(taken_as) if taken_as is not None else None
         if taken is not None and not self.same(taken, thing):
-            if not replace:
+            if builtin and not self._is_builtin(taken):
+                # An outside plugin took the name first (it loaded while the built-ins were still
+                # importing, e.g. after an adapter module was imported directly): the built-in keeps it.
+                self._refuse_late_plugin(name, taken, thing)
+            elif not replace:
                 raise ConfigError(
                     f"{self.kind} name '{name}' is taken by {self.describe(taken)}; choose another name "
                     f"for {self.describe(thing)}, or pass replace=True to register_{self.kind}"
@@ -153,6 +159,18 @@ class Registry(Generic[T]):
         except Exception as exc:  # a broken plugin must not break the other plugins, nor the harness
             self._broken[ep.name] = f"plugin '{ep.name}' ({ep.value}) failed to import: {_reason(exc)}"
             warnings.warn(f"{self._broken[ep.name]}; skipped", FsferWarning, stacklevel=4)
+
+    def _is_builtin(self, thing: T) -> bool:
+        return self.describe(thing).split(".")[0] in BUILTIN_PACKAGES
+
+    def _refuse_late_plugin(self, name: str, taken: T, thing: T) -> None:
+        who = self.describe(taken)
+        warnings.warn(
+            f"{self.kind} name '{name}' belongs to {self.describe(thing)}; {who} may not take it "
+            "(choose another name in the plugin)",
+            FsferWarning,
+            stacklevel=4,
+        )
 
     def _key(self, name: str) -> str | None:
         if name in self._entries:

@@ -99,28 +99,6 @@ def paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> 
     )
 
 
-@dataclass(frozen=True)
-class SeedComparison:
-    mean_diff: float  # mean over seeds of (mean of a - mean of b)
-    ci95: float  # Student-t half-width over the seeds, S - 1 df
-    t_pvalue: float  # one-sample t-test of the per-seed differences against 0
-    n: int  # seeds
-
-
-def seed_paired_compare(a: np.ndarray | list[float], b: np.ndarray | list[float]) -> SeedComparison:
-    """Compare two methods seed by seed: a[s] and b[s] are the mean accuracies of seed s on the same episodes."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or len(a) < 2:
-        raise ValueError(f"a comparison across seeds needs the same seeds, two or more; got {len(a)} and {len(b)}")
-    d = a - b
-    s = summarise(d)
-    if np.allclose(d, d[0]):  # no spread: t is 0 or infinite
-        p = 1.0 if np.isclose(d[0], 0) else 0.0
-    else:
-        p = float(st.ttest_1samp(d, 0.0).pvalue)
-    return SeedComparison(s.mean, s.ci95, p, len(d))
-
-
 def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
     p = np.asarray(pvalues, dtype=np.float64)

@@ -150,3 +150,12 @@ def test_maml_without_running_statistics_is_refused(tmp_path):
 def test_unknown_model(tmp_path):
     fails_with(invoke("export", "--model", "0123456789abcdef", "--store", str(tmp_path), "--out", str(tmp_path / "b")),
                "no trained model 0123456789abcdef")  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", [["--backbone", "resnet18"], ["--weights-preset", "imagenet"]])
+def test_model_by_hash_refuses_the_flags_of_a_run_instead_of_ignoring_them(store, tmp_path, flag):
+    root, record = store
+    out = tmp_path / "b.pt"
+    fails_with(invoke("export", "--model", record["training_hash"], "--store", str(root), "--out", str(out), *flag),
+               "--model names the model")  # fmt: skip
+    assert not out.exists()

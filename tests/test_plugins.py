@@ -135,6 +135,43 @@ def test_builtins_load_before_an_outside_entry_point_that_wants_their_name(tmp_p
     )
 
 
+GREEDY_DATASET = """\
+from fsfer_bench.data.registry import register_dataset
+
+
+@register_dataset("CFEE", layout="a plugin's CFEE", source="nowhere")
+def load(folder, options):
+    raise AssertionError("never loaded")
+"""
+
+
+def test_builtin_datasets_keep_their_names_when_an_adapter_module_is_imported_first(tmp_path: Path) -> None:
+    """Importing one adapter first registers built-ins while the adapters package is half-imported; an outside
+    entry point that loads then and takes a built-in's name must not make the built-in fail (issue 25 item 1)."""
+    (tmp_path / "greedy_datasets.py").write_text(GREEDY_DATASET)
+    script = (
+        "import warnings\n"
+        "from importlib.metadata import EntryPoint, entry_points\n"
+        "import fsfer_bench.plugins as plugins\n"
+        "from fsfer_bench.data.registry import DATASET_GROUP\n"
+        "greedy = EntryPoint('greedy', 'greedy_datasets', DATASET_GROUP)\n"
+        "real = entry_points\n"
+        "plugins.entry_points = lambda group: [greedy, *real(group=group)] if group == DATASET_GROUP else []\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import fsfer_bench.data.check\n"
+        "    from fsfer_bench.data.registry import get_dataset\n"
+        "    print(get_dataset('CFEE').load.__module__)\n"
+        "print(*[str(w.message) for w in caught], sep='\\n')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    first, *warnings = run.stdout.strip().splitlines()
+    assert first == "fsfer_bench.data.adapters.cfee"
+    assert any("greedy_datasets" in w and "'CFEE'" in w for w in warnings), warnings
+
+
 def test_register_dataset_refuses_a_taken_name() -> None:
     def load(_root, _options):
         raise AssertionError("never loaded")

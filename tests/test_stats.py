@@ -11,7 +11,6 @@ from fsfer_bench.stats import (
     holm,
     nested_estimate,
     paired_compare,
-    seed_paired_compare,
     summarise,
 )
 
@@ -50,24 +49,8 @@ def test_holm_adjustment():
     assert adjusted == pytest.approx([0.03, 0.06, 0.06])
 
 
-def test_seed_paired_compare_is_a_t_test_on_per_seed_differences():
-    a, b = np.array([61.0, 64.0, 60.5]), np.array([60.0, 61.0, 61.5])
-    c = seed_paired_compare(a, b)
-    d = a - b
-    assert c.mean_diff == pytest.approx(d.mean()) and c.n == 3
-    assert c.ci95 == pytest.approx(st.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3))
-    assert c.t_pvalue == pytest.approx(st.ttest_1samp(d, 0.0).pvalue)
-
-
 def test_differences_without_spread_are_certain_either_way():
-    assert seed_paired_compare([60.0, 62.0], [59.0, 61.0]).t_pvalue == 0.0
-    assert seed_paired_compare([60.0, 62.0], [60.0, 62.0]).t_pvalue == 1.0
     assert paired_compare([60.0, 70.0, 80.0], [50.0, 60.0, 70.0]).t_pvalue == 0.0
-
-
-def test_seed_comparison_needs_two_matching_seeds():
-    with pytest.raises(ValueError, match="two or more"):
-        seed_paired_compare([60.0], [50.0])
 
 
 # --- seeds x episodes ---------------------------------------------------------------------------------------

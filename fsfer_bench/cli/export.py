@@ -9,6 +9,9 @@ from fsfer_bench.cli.common import friendly_errors, plugin_option
 from fsfer_bench.cli.options import data_options, image_options, label_options
 from fsfer_bench.errors import ConfigError
 
+#: The flags that name a run; with --model they would be ignored, so they are refused.
+RUN_FLAGS = ("method", "split", "train_on", "seed", "backbone", "profile", "weights", "weights_preset")
+
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(), help="Weights file to write (a .json sidecar goes beside it).")
@@ -47,8 +50,7 @@ def export(
     from fsfer_bench.export import export_backbone, model_by_hash
 
     if model is not None:
-        run_flags = [k for k in ("method", "split", "train_on", "seed", "backbone", "profile", "weights")
-                     if flags[k] is not None]  # fmt: skip
+        run_flags = [k for k in RUN_FLAGS if flags[k] is not None]
         if run_flags or config_file or assignments:
             raise ConfigError("--model names the model; leave out the run's flags (--method, --split, ...), or "
                               "leave out --model")  # fmt: skip

@@ -61,7 +61,6 @@ def episode_seed(value: str | None) -> int | None:
 @click.option(
     "--reuse-training",
     is_flag=True,
-    hidden=False,
     help="Load the model if this training was done before: the default, kept for old scripts.",
 )
 @click.option("--resume", is_flag=True, help="Continue a training that was killed, from its last checkpoint.")

@@ -13,9 +13,11 @@ from __future__ import annotations
 import io
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import IO
 
+import fsfer_bench.files as files
 from fsfer_bench.errors import DataError
 
 #: The largest image file read (the largest real face image is a few MB; a 20000x20000 PNG fits).
@@ -88,7 +90,7 @@ def resolve_inside(root: str | Path, relative: str | Path, limit: int | None = N
     if st is None:
         return path
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafePathError(f"'{printable(text)}' is {_kind(st.st_mode)}, not a regular file", NOT_REGULAR)
+        raise UnsafePathError(f"'{printable(text)}' is {files.file_kind(st.st_mode)}, not a regular file", NOT_REGULAR)
     if limit is not None and st.st_size > limit:
         raise UnsafePathError(_too_large(text, st.st_size, limit), TOO_LARGE)
     return path
@@ -153,18 +155,6 @@ def _too_large(name: str | Path, size: int, limit: int) -> str:
     return f"'{printable(name)}' is {size / 2**20:.0f} MiB, over the {limit // 2**20} MiB a dataset file may have"
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
-
-
 def is_regular(path: str | Path) -> bool:
     """Whether `path` (following symlinks) is a regular file; never opens it."""
     try:
@@ -176,22 +166,17 @@ def is_regular(path: str | Path) -> bool:
 def open_regular(path: str | Path, limit: int | None = None) -> IO[bytes]:
     """`path` opened for binary reading, if it is a regular file of at most `limit` bytes.
 
-    The file is opened non-blocking and checked with `fstat` on the open
-    descriptor, so a FIFO swapped in after a listing cannot block the reader.
-    Raises FileNotFoundError for a missing file, UnsafePathError otherwise.
+    `files.open_regular` opens it non-blocking and checks the open descriptor, so a FIFO
+    swapped in after a listing cannot block the reader; here a refusal is named as a
+    dataset file's. Raises FileNotFoundError for a missing file, UnsafePathError otherwise.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePathError(f"{printable(path)} is {_kind(st.st_mode)}, not a regular file", NOT_REGULAR)
-        if limit is not None and st.st_size > limit:
-            raise UnsafePathError(_too_large(path, st.st_size, limit), TOO_LARGE)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+
+    def refuse(problem: str, detail: str) -> UnsafePathError:
+        if problem == files.NOT_REGULAR:
+            return UnsafePathError(f"{printable(path)} is {detail}, not a regular file", NOT_REGULAR)
+        return UnsafePathError(_too_large(path, int(detail), limit or 0), TOO_LARGE)
+
+    return files.open_regular(path, limit if limit is not None else sys.maxsize, refuse)
 
 
 def read_capped(path: str | Path, limit: int = MAX_IMAGE_BYTES) -> bytes:

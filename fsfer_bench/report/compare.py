@@ -30,7 +30,7 @@ import pandas as pd
 from fsfer_bench.errors import StoreError
 from fsfer_bench.record import UNKNOWN
 from fsfer_bench.report.cells import Cell, UnpairedEpisodesError, find_cell
-from fsfer_bench.report.tables import ALPHA, DEFAULT_LABEL, LATEX, MARKDOWN, Column, Markup, _md_row
+from fsfer_bench.report.tables import ALPHA, DEFAULT_LABEL, LATEX, MARKDOWN, Column, Markup, md_row
 from fsfer_bench.stats import EPISODES, SEEDS_X_EPISODES, Estimate, PairedComparison, holm, paired_compare
 
 
@@ -104,11 +104,7 @@ def _head_lines(c: Comparison, width: int) -> list[str]:
         ]
     s, d = len(c.seeds), c.across_seeds
     each = ", ".join(f"{x:+.2f}" for x in c.seed_differences)
-    how = (
-        "seeds x episodes crossed: two-way variance components"
-        if d.basis == SEEDS_X_EPISODES
-        else f"Student-t over {s} seeds, each on its own episodes"
-    )
+    how = "seeds x episodes crossed: two-way variance components"  # paired cells share one episode set
     return [
         f"{c.a} vs {c.b} on {c.split}, {c.way}-way {c.shot}-shot: {s} seeds x {p.n // s} paired episodes "
         f"(seeds {', '.join(map(str, c.seeds))})",
@@ -217,7 +213,7 @@ def _difference_text(cell: DifferenceCell | None, table: DifferenceTable, m: Mar
         return "not run"
     d = cell.difference
     if d is None:
-        return f"not paired{m.dagger}"
+        return f"not tested{m.dagger}"
     text = f"{d.mean:+.2f} {m.pm} {'n/a' if math.isnan(d.ci95) else f'{d.ci95:.2f}'}"
     if cell.p_holm is not None and cell.p_holm < table.alpha:
         text = m.bold(text)
@@ -236,8 +232,7 @@ def difference_notes(table: DifferenceTable, m: Markup) -> list[str]:
         said.append(
             "With several training seeds the interval and test are for the difference in expected accuracy over "
             "retraining and over the population of test episodes (seeds x episodes crossed on one shared episode "
-            "set: two-way variance components, a t quantile for each part; seeds on their own episode sets: Student-t "
-            "over the seeds)."
+            "set: two-way variance components, a t quantile for each part)."
         )
     if EPISODES in bases:
         said.append(
@@ -249,7 +244,10 @@ def difference_notes(table: DifferenceTable, m: Markup) -> list[str]:
         "of the table; p shown is the adjusted one. An interval that contains zero is not evidence of equality."
     )
     if any(c.difference is None for c in table.cells.values()):
-        said.append(f"{m.dagger} Not tested: the two methods did not run the same episodes, seed by seed.")
+        said.append(
+            f"{m.dagger} Not tested: the two methods did not run the same episodes, seed by seed, or ran fewer "
+            "than two of them."
+        )
     return said
 
 
@@ -263,9 +261,9 @@ def differences_to_markdown(table: DifferenceTable, caption: str | None = None) 
     lines = [
         f"**{caption or _difference_caption(table, m)}**",
         "",
-        _md_row(header),
-        _md_row([":--", *(":-:" for _ in table.columns)]),
-        *(_md_row(row) for row in rows),
+        md_row(header),
+        md_row([":--", *(":-:" for _ in table.columns)]),
+        *(md_row(row) for row in rows),
         "",
         *(f"{note}  " for note in difference_notes(table, m)),
     ]

@@ -520,16 +520,16 @@ def to_markdown(table: Table, caption: str | None = None, decimals: int = 2) -> 
     lines = [
         f"**{caption or default_caption(table, m)}**",
         "",
-        _md_row(header),
-        _md_row([":--", *(":-:" for _ in table.columns)]),
-        *(_md_row(_row_cells(table, row, m, decimals)) for row in table.rows),
+        md_row(header),
+        md_row([":--", *(":-:" for _ in table.columns)]),
+        *(md_row(_row_cells(table, row, m, decimals)) for row in table.rows),
         "",
         *(f"{note}  " for note in notes(table, m)),
     ]
     return "\n".join(lines) + "\n"
 
 
-def _md_row(cells: Sequence[str]) -> str:
+def md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 

@@ -58,8 +58,9 @@ fsfer-bench plot per-class --results $wild --split CFEE_C --shot 5 --methods "la
   done
 } >results/reference/tables/wild_fusion_compare.txt
 
-# The same methods over their three training seeds (cells pool the seeds: t over seeds, paired tests over
-# per-seed differences), and EGS-Net against each of the others, 5-shot.
+# The same methods over their three training seeds (cells pool the seeds: intervals over retraining and test
+# episodes, seeds x episodes crossed; tests paired by seed and episode), and EGS-Net against each of the
+# others, 5-shot.
 fsfer-bench report --results $wild --splits CKplus,CFEE_B,CFEE_C --methods "$wild_seeded" --format markdown \
   --out results/reference/tables/wild_seeds.md
 {
@@ -75,7 +76,7 @@ fsfer-bench report --results $wild --minus egsnet --methods "protonet,$wild_equa
   --splits CKplus,CFEE_B,CFEE_C --shots 5 --format markdown --out results/reference/tables/wild_egsnet_minus.md
 
 # The seed study (run_seed_study.sh): five training seeds per method on one episode set per split and
-# shot; cells pool the seeds (mean of per-seed means, t-interval and paired tests over seeds).
+# shot; cells pool the seeds (mean of per-seed means; intervals and paired tests over seeds and episodes).
 study=results/reference/seed_study
 equal="protonet [train.steps=246],egsnet-sim [train.steps=246]" # EGS-Net's 12,300 training images
 fsfer-bench report --results "$study" --methods "protonet,egsnet-sim,$equal,egsnet-joint,egsnet,egsnet-private" \

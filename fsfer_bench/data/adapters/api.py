@@ -65,8 +65,12 @@ def register_layout(
     folders: tuple[str, ...] | None = None,
     generic: bool = False,
     database: str | None = None,
+    replace: bool = False,
 ) -> Callable[[Callable[[Path, LoadOptions], Listing]], Callable[[Path, LoadOptions], Listing]]:
-    """Register `scan(folder, options) -> Listing` as dataset `name`, loading through `load_listing`."""
+    """Register `scan(folder, options) -> Listing` as dataset `name`, loading through `load_listing`.
+
+    A name taken by another adapter is refused unless `replace=True` (reported once).
+    """
 
     def decorate(scan: Callable[[Path, LoadOptions], Listing]) -> Callable[[Path, LoadOptions], Listing]:
         def screened(folder: Path, options: LoadOptions) -> Listing:
@@ -85,6 +89,7 @@ def register_layout(
             scan=screened,
             generic=generic,
             database=database,
+            replace=replace,
         )(load)
         return scan
 
