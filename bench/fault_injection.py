@@ -20,8 +20,8 @@ the harness answers as the README promises:
     FSFER_DATA=../shared/datasets python bench/fault_injection.py [--jobs 3] [--only NAME ...] [--keep]
 
 Exit status: 0 when every attack passes, 1 otherwise. Each attack names the
-developer whose code fixes it (its owner): attacks owned by `leakage` or
-`plugins` test fixes made on those branches, and fail on a branch without them.
+part of the harness it attacks (its area: `harness`, `data`, `plugins`, `slurm`),
+and the summary counts failures per area.
 """
 
 from __future__ import annotations
@@ -217,9 +217,9 @@ def expect(condition: bool, why: str) -> None:
 ATTACKS: list[tuple[str, str, Callable[[Lab], None]]] = []
 
 
-def attack(name: str, owner: str = "hostile") -> Callable[[Callable[[Lab], None]], Callable[[Lab], None]]:
+def attack(name: str, area: str = "harness") -> Callable[[Callable[[Lab], None]], Callable[[Lab], None]]:
     def add(fn: Callable[[Lab], None]) -> Callable[[Lab], None]:
-        ATTACKS.append((name, owner, fn))
+        ATTACKS.append((name, area, fn))
         return fn
 
     return add
@@ -335,7 +335,7 @@ class Refusal:
     commands: tuple[tuple[str, ...], ...]
     patterns: tuple[str, ...]
     absent: tuple[str, ...] = ()
-    owner: str = "hostile"
+    area: str = "harness"
 
 
 def _run(*args: str) -> tuple[str, ...]:
@@ -371,7 +371,7 @@ REFUSALS = (
         "sweep-file-wrong-shape",
         (("sweep", "--config", "sweep3.toml", "--out", "s", "--dry-run"),),
         (r"sweep",),
-        owner="slurm",
+        area="slurm",
     ),  # fmt: skip
     Refusal("way-0-message", (_run("--way", "0"), _run("--way", "1")), (r"at least 2",), ("at least 1",)),
     Refusal("set-train-way-1-names-it", (_run("--set", "train.way=1"),), (r"train.way",)),
@@ -409,7 +409,7 @@ def _refusal_attack(refusal: Refusal) -> Callable[[Lab], None]:
 
 
 for _refusal in REFUSALS:
-    attack(_refusal.name, _refusal.owner)(_refusal_attack(_refusal))
+    attack(_refusal.name, _refusal.area)(_refusal_attack(_refusal))
 
 
 @attack("device-cuda-without-gpu")
@@ -919,36 +919,40 @@ def _stray_quote(path: Path, row: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-@attack("csv-stray-quote-cfee-label", "leakage")
+@attack("csv-stray-quote-cfee-label", "data")
 def _(lab: Lab) -> None:
     cfee = lab.own("CFEE")
     _stray_quote(cfee / "label.csv", 1000)
     check_ran(lab.cli("data", "check", "CFEE"), r"label.csv:1001", r"FAILED|error")
     lab.own_cache()
-    succeeded(lab.run("--out", "s"), r"\d+ rows? .*label.csv:1001")
+    succeeded(lab.run("--out", "s"), r"label.csv:1001: \d+ rows? lost")
     refused(lab.run("--out", "s2", "--strict"), r"label.csv:1001")
 
 
-@attack("csv-stray-quote-manifest", "leakage")
+@attack("csv-stray-quote-manifest", "data")
 def _(lab: Lab) -> None:
     ck = lab.data / "CKplus48"
-    rows = ["path,label,subject"] + [f"{p.relative_to(ck)},{p.parent.name},{p.name.split('_')[0]}"
-                                     for p in sorted(ck.rglob("*.png"))]  # fmt: skip
     folder = lab.home / "Manifested"
-    shutil.copytree(ck, folder)  # copies: links that lead out of a dataset folder are refused
+    (folder / "images").mkdir(parents=True)
+    rows = ["path,label,subject"]
+    # copied flat under plain names, so the folder is a manifest layout and not CK+48's (class folders, S005_ names);
+    # copies, since links that lead out of a dataset folder are refused
+    for i, p in enumerate(sorted(ck.rglob("*.png"))):
+        shutil.copyfile(p, folder / "images" / f"face{i:04d}.png")
+        rows.append(f"images/face{i:04d}.png,{p.parent.name},{p.name.split('_')[0]}")
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
     _stray_quote(folder / "manifest.csv", 700)
     check_ran(lab.cli("data", "check", "Manifested", "--data-path", f"Manifested={folder}"), r"manifest.csv:701")
 
 
-@attack("fifo-in-class-folders", "leakage")
+@attack("fifo-in-class-folders", "data")
 def _(lab: Lab) -> None:
     ck = lab.own("CKplus48")
     os.mkfifo(ck / "happy" / "S999_001_00000001.png")
     check_ran(lab.cli("data", "check", "CKplus"), r"not a regular file.*S999_001_00000001.png")
 
 
-@attack("non-utf8-data-folder", "leakage")
+@attack("non-utf8-data-folder", "data")
 def _(lab: Lab) -> None:
     root = Path(os.fsdecode(os.path.join(os.fsencode(lab.home), b"data-\xff")))
     root.mkdir()
@@ -958,14 +962,14 @@ def _(lab: Lab) -> None:
     expect(re.search(r"data-\\(xff|udcff)", result.out + result.err) is not None, "the folder is not named")
 
 
-@attack("fsfer-data-is-a-file", "leakage")
+@attack("fsfer-data-is-a-file", "data")
 def _(lab: Lab) -> None:
     (lab.home / "afile").write_text("x")
     result = lab.cli("data", "check", "CKplus", env={**lab.env(), "FSFER_DATA": str(lab.home / "afile")})
-    refused(result, r"FSFER_DATA.*afile.*(is a file|not a folder)")
+    refused(result, r"afile.*FSFER_DATA.*(is a file|not a folder)")
 
 
-@attack("label-map-wrong-way-round", "leakage")
+@attack("label-map-wrong-way-round", "data")
 def _(lab: Lab) -> None:
     result = lab.cli("data", "check", "CKplus", "--label-map", "happy=joyful")
     expect("map it with --label-map 'joyful=<name>'" not in result.out + result.err, "suggests the wrong fix")
@@ -973,7 +977,7 @@ def _(lab: Lab) -> None:
            f"does not say that 'joyful' is not a canonical name: {result.show()}")  # fmt: skip
 
 
-@attack("duplicate-warning-summarised", "leakage")
+@attack("duplicate-warning-summarised", "data")
 def _(lab: Lab) -> None:
     ck = lab.own("CKplus48")
     first = sorted((ck / "happy").iterdir())[0]
@@ -985,7 +989,7 @@ def _(lab: Lab) -> None:
     expect(longest < 2000, f"a line of {longest} characters")
 
 
-@attack("extreme-image-sizes", "leakage")
+@attack("extreme-image-sizes", "data")
 def _(lab: Lab) -> None:
     from PIL import Image
 
@@ -1038,12 +1042,12 @@ def set_up(base: Path, shared: Path) -> None:
         raise SystemExit(f"set-up run failed: {result.show()}\n{result.err[-2000:]}")
 
 
-Outcome = tuple[str, str, bool, str, float]  # name, owner, passed, why not (or how the fault was made), seconds
+Outcome = tuple[str, str, bool, str, float]  # name, area, passed, why not (or how the fault was made), seconds
 
 
 def replay(base: Path, name: str) -> Outcome:
     """Run attack `name` in this process (a fresh one, see `replay_all`): its outcome."""
-    owner, fn = {a[0]: (a[1], a[2]) for a in ATTACKS}[name]
+    area, fn = {a[0]: (a[1], a[2]) for a in ATTACKS}[name]
     lab = Lab(base, base / "attacks" / name)
     start = time.monotonic()
     try:
@@ -1056,7 +1060,7 @@ def replay(base: Path, name: str) -> Outcome:
     finally:
         for mount in lab.mounts:
             subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-    return name, owner, passed, why, time.monotonic() - start
+    return name, area, passed, why, time.monotonic() - start
 
 
 def _cap_memory() -> None:
@@ -1065,7 +1069,7 @@ def _cap_memory() -> None:
 
 def replay_one(base: Path, name: str) -> Outcome:
     """Attack `name` in a fresh subprocess under the memory cap; a timeout or a crash is a failure."""
-    owner = dict((a[0], a[1]) for a in ATTACKS)[name]
+    area = dict((a[0], a[1]) for a in ATTACKS)[name]
     start = time.monotonic()
     process = subprocess.Popen([sys.executable, __file__, "--attack", name, str(base)], cwd=base,
                                env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
@@ -1076,12 +1080,12 @@ def replay_one(base: Path, name: str) -> Outcome:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        return name, owner, False, f"the attack ran past {ATTACK_S} s", time.monotonic() - start
+        return name, area, False, f"the attack ran past {ATTACK_S} s", time.monotonic() - start
     lines = [line for line in out.splitlines() if line.startswith("[")]
     if not lines:
         tail = (err.strip().splitlines() or ["no output"])[-1][:200]
         why = f"the attack process died (exit {process.returncode}): {tail}"
-        return name, owner, False, why, time.monotonic() - start
+        return name, area, False, why, time.monotonic() - start
     return tuple(json.loads(lines[-1]))  # type: ignore[return-value]
 
 
@@ -1118,12 +1122,12 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"{'outcome':<7} {'attack':<40} {'owner':<9} {'time':>6}  why not / note")
-    for name, owner, ok, why, seconds in outcomes:
-        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {owner:<9} {seconds:5.1f}s  {' '.join(why.split())[:200]}")
+    print(f"{'outcome':<7} {'attack':<40} {'area':<9} {'time':>6}  why not / note")
+    for name, area, ok, why, seconds in outcomes:
+        print(f"{'PASS' if ok else 'FAIL':<7} {name:<40} {area:<9} {seconds:5.1f}s  {' '.join(why.split())[:200]}")
     failed = [o for o in outcomes if not o[2]]
-    by_owner = ", ".join(f"{owner} {sum(o[1] == owner for o in failed)}" for owner in sorted({o[1] for o in failed}))
-    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed{f' ({by_owner})' if failed else ''}, "
+    by_area = ", ".join(f"{area} {sum(o[1] == area for o in failed)}" for area in sorted({o[1] for o in failed}))
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed{f' ({by_area})' if failed else ''}, "
           f"in {time.monotonic() - start:.0f}s")  # fmt: skip
     sys.exit(1 if failed else 0)
 

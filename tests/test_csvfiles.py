@@ -57,7 +57,7 @@ def test_data_check_calls_a_swallowing_quote_in_a_manifest_an_error(tmp_path):
     report = _check("Mine", tmp_path, Mine=str(folder))
     [finding] = [f for f in report.findings if f.kind == SWALLOWED_ROWS]
     assert finding.severity == "fatal" and report.fatal
-    assert "manifest.csv:30: 11 row(s) lost" in finding.message and "line 41" in finding.message
+    assert "manifest.csv:30: 11 rows lost" in finding.message and "line 41" in finding.message
 
 
 def test_a_load_warns_once_with_the_rows_lost_and_strict_fails(tmp_path):
@@ -67,7 +67,7 @@ def test_a_load_warns_once_with_the_rows_lost_and_strict_fails(tmp_path):
         warnings.simplefilter("always")
         load_dataset("Mine", fakes.sources(tmp_path, Mine=str(folder)), fakes.options())
     swallowed = [str(w.message) for w in caught if issubclass(w.category, FsferWarning) and SWALLOWED_ROWS in str(w)]
-    assert len(swallowed) == 1 and "manifest.csv:30: 11 row(s) lost" in swallowed[0]
+    assert len(swallowed) == 1 and "manifest.csv:30: 11 rows lost" in swallowed[0]
     with pytest.raises(DataError, match="manifest.csv:30: 11 row"):
         load_dataset("Mine", fakes.sources(tmp_path, Mine=str(folder)), fakes.options(strict=True))
 
@@ -82,7 +82,7 @@ def test_a_stray_quote_in_cfee_label_csv_is_an_error_in_data_check(tmp_path):
     result = CliRunner().invoke(main, ["data", "check", "CFEE", "--data-root", str(tmp_path), "--format", "json"])
     assert result.exit_code == 1, result.output
     [finding] = [f for f in json.loads(result.stdout)["findings"] if f["kind"] == SWALLOWED_ROWS]
-    assert finding["severity"] == "fatal" and "label.csv:7: 6 row(s) lost" in finding["message"]
+    assert finding["severity"] == "fatal" and "label.csv:7: 6 rows lost" in finding["message"]
 
 
 def test_a_clean_cfee_label_csv_says_nothing_of_it(tmp_path):

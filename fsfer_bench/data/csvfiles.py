@@ -46,7 +46,8 @@ class Divergence:
 
     def detail(self) -> str:
         return (
-            f"{self.lost} row(s) lost: a '\"' opens a quoted field on this line that runs to line {self.last_line} "
+            f"{self.lost} {'row' if self.lost == 1 else 'rows'} lost: a '\"' opens a quoted field on this line "
+            f"that runs to line {self.last_line} "
             f"({self.lines} lines read as {self.rows} rows); remove the stray quote, or close it on its line"
         )
 

@@ -7,7 +7,8 @@ validation curve it measures the meta-gradient's norm per part of the network (b
 method's own head or relation module) on 8 training episodes, before and after training, and for
 RelationNet the spread of its relation scores over an episode's classes.
 
-    OMP_NUM_THREADS=1 python results/reference/diagnosis/diagnose.py VARIANT [VARIANT ...]
+    OMP_NUM_THREADS=1 python results/reference/diagnosis/diagnose.py VARIANT [VARIANT ...] \
+        [--base FER2013,SFEW] [--face-align]
     python results/reference/diagnosis/diagnose.py --list
 
 Results: results/reference/diagnosis/runs/<variant>.json (one per variant).
@@ -67,10 +68,21 @@ VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
 VAL = {"val_every": 100, "val_episodes": 100}
 
 
+#: The training sources and alignment of the pool (`--base`, `--face-align`); FER2013 unaligned by default.
+BASE: dict = {"names": ("FER2013",), "face_align": False}
+
+
 def load_pool(size: int):
     sources = DataSources.from_settings(None, None)
-    pool, _, _ = training_pool(("FER2013",), get_split("CKplus"), sources, LoadOptions(image_size=size), False)
+    options = LoadOptions(image_size=size, face_align=BASE["face_align"])
+    pool, _, _ = training_pool(BASE["names"], get_split("CKplus"), sources, options, False)
     return pool
+
+
+def run_name(variant: str) -> str:
+    """The variant's result file name: the pool is named where it is not the default (FER2013, unaligned)."""
+    base = "" if BASE["names"] == ("FER2013",) else "-" + "+".join(BASE["names"])
+    return f"{variant}{base}{'-aligned' if BASE['face_align'] else ''}"
 
 
 def episodes_of(pool, settings: TrainSettings, n: int, seed: int) -> list[Episode]:
@@ -132,7 +144,7 @@ def run_variant(name: str, pools: dict) -> dict:
     spread_after = relation_spread(method, probe) if method_name == "relationnet" else None
     return {
         "variant": name, "method": method_name, "image_size": size, "train": train, "options": options,
-        "pool": {"name": pool.name, "images": len(pool), "classes": list(pool.classes)},
+        "pool": {"name": pool.name, "images": len(pool), "classes": list(pool.classes), **BASE},
         "seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
         "seconds_per_step": round(seconds / settings.steps, 3),
         "validation": [{"step": v["step"], "accuracy": v["accuracy"], "ci95": round(v["ci95"], 2)}
@@ -147,7 +159,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("variants", nargs="*")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--base", default="FER2013", help="training sources, comma-separated (e.g. FER2013,SFEW)")
+    parser.add_argument("--face-align", action="store_true", help="align every face with dlib, as the wild study")
     args = parser.parse_args()
+    BASE.update(names=tuple(args.base.split(",")), face_align=args.face_align)
     if args.list or not args.variants:
         print("\n".join(VARIANTS))
         return
@@ -155,9 +170,10 @@ def main() -> None:
     pools: dict = {}
     for name in args.variants:
         result = run_variant(name, pools)
-        write_json_atomic(HERE / "runs" / f"{name}.json", result)
+        write_json_atomic(HERE / "runs" / f"{run_name(name)}.json", result)
         curve = " ".join(f"{v['accuracy']:.1f}" for v in result["validation"])
-        print(f"{name}: {result['seconds']} s; validation {curve}; grad {result['gradient_norms']}", flush=True)
+        grad = result["gradient_norms"]
+        print(f"{run_name(name)}: {result['seconds']} s; validation {curve}; grad {grad}", flush=True)
 
 
 if __name__ == "__main__":
