@@ -18,8 +18,6 @@ settings of the run that trained it (the `run` command's flags), which give the 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import torch
 from fsfer_bench.backbones import MAX_WEIGHTS_BYTES, build_backbone
 from fsfer_bench.config import RunConfig
 from fsfer_bench.errors import ConfigError, StoreError
-from fsfer_bench.files import load_torch, read_bounded, write_json_atomic, write_torch_atomic
+from fsfer_bench.files import load_torch, probe_writable, read_bounded, write_json_atomic, write_torch_atomic
 from fsfer_bench.registry import get_method
 from fsfer_bench.results import iter_records
 
@@ -137,10 +135,7 @@ def check_writable(out: str | Path) -> None:
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name, e.g. {out / 'backbone.pt'}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=out.parent)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(out.parent)
     except OSError as exc:
         raise ConfigError(f"cannot write {out} ({exc.strerror or exc}); choose a writable path with --out") from exc
 

@@ -52,6 +52,7 @@ __all__ = [
     "read_json",
     "strict_json",
     "umask_mode",
+    "probe_writable",
     "write_atomic",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -102,6 +103,18 @@ def umask_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def probe_writable(folder: str | Path) -> None:
+    """Create `folder` if needed and write and remove a scratch file there; OSError if that fails.
+
+    Callers run it before any work, so a run never trains for an hour and then fails to save.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:

@@ -14,10 +14,8 @@ sweeps read records through `load` and `iter_records`.
 from __future__ import annotations
 
 import functools
-import os
 import platform
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from fsfer_bench.files import (
     MAX_ARRAY_BYTES,
     DamagedFileError,
     open_regular,
+    probe_writable,
     read_json,
     write_atomic,
     write_json_atomic,
@@ -52,10 +51,7 @@ class Store:
     def check_writable(self) -> None:
         """Fail before any work if records could not be saved."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=self.root)
-            os.close(fd)
-            os.unlink(probe)
+            probe_writable(self.root)
         except OSError as exc:
             raise StoreError(
                 f"cannot write results to {self.root} ({exc.strerror or exc}); choose a writable folder with --out"

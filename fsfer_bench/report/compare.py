@@ -30,7 +30,7 @@ import pandas as pd
 from fsfer_bench.errors import StoreError
 from fsfer_bench.record import UNKNOWN
 from fsfer_bench.report.cells import Cell, UnpairedEpisodesError, find_cell
-from fsfer_bench.report.tables import ALPHA, DEFAULT_LABEL, LATEX, MARKDOWN, Column, Markup, md_row
+from fsfer_bench.report.tables import ALPHA, DEFAULT_LABEL, LATEX, MARKDOWN, Column, Markup, markdown_table
 from fsfer_bench.stats import EPISODES, SEEDS_X_EPISODES, Estimate, PairedComparison, holm, paired_compare
 
 
@@ -253,30 +253,23 @@ def difference_notes(table: DifferenceTable, m: Markup) -> list[str]:
 
 def differences_to_markdown(table: DifferenceTable, caption: str | None = None) -> str:
     m = MARKDOWN
+    header, rows = _difference_rows(table, m)
+    return markdown_table(caption or _difference_caption(table, m), header, rows, difference_notes(table, m))
+
+
+def _difference_rows(table: DifferenceTable, m: Markup) -> tuple[list[str], list[list[str]]]:
+    """The header and one row of formatted cells per other method, in `m`'s markup."""
     header = [f"{m.escape(table.a)} minus", *(f"{m.escape(c.split)} {c.shot}-shot" for c in table.columns)]
     rows = [
         [m.escape(other), *(_difference_text(table.cells.get((other, c)), table, m) for c in table.columns)]
         for other in table.others
     ]
-    lines = [
-        f"**{caption or _difference_caption(table, m)}**",
-        "",
-        md_row(header),
-        md_row([":--", *(":-:" for _ in table.columns)]),
-        *(md_row(row) for row in rows),
-        "",
-        *(f"{note}  " for note in difference_notes(table, m)),
-    ]
-    return "\n".join(lines) + "\n"
+    return header, rows
 
 
 def differences_to_latex(table: DifferenceTable, caption: str | None = None, label: str = DEFAULT_LABEL) -> str:
     m = LATEX
-    header = [f"{m.escape(table.a)} minus", *(f"{m.escape(c.split)} {c.shot}-shot" for c in table.columns)]
-    rows = [
-        [m.escape(other), *(_difference_text(table.cells.get((other, c)), table, m) for c in table.columns)]
-        for other in table.others
-    ]
+    header, rows = _difference_rows(table, m)
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",

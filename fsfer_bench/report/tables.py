@@ -517,14 +517,20 @@ def to_markdown(table: Table, caption: str | None = None, decimals: int = 2) -> 
     """A GitHub-flavoured markdown table with its caption above and notes below, for READMEs."""
     m = MARKDOWN
     header = ["Method", *(f"{m.escape(c.split)} {c.shot}-shot" for c in table.columns)]
+    rows = [_row_cells(table, row, m, decimals) for row in table.rows]
+    return markdown_table(caption or default_caption(table, m), header, rows, notes(table, m))
+
+
+def markdown_table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str]) -> str:
+    """Caption in bold, the table (first column left, the rest centred), then the notes, one a line."""
     lines = [
-        f"**{caption or default_caption(table, m)}**",
+        f"**{caption}**",
         "",
         md_row(header),
-        md_row([":--", *(":-:" for _ in table.columns)]),
-        *(md_row(_row_cells(table, row, m, decimals)) for row in table.rows),
+        md_row([":--", *(":-:" for _ in header[1:])]),
+        *(md_row(row) for row in rows),
         "",
-        *(f"{note}  " for note in notes(table, m)),
+        *(f"{note}  " for note in notes),
     ]
     return "\n".join(lines) + "\n"
 
