@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fsfer_bench.backbones import check_weights_settings
+from fsfer_bench.backbones import MAX_WEIGHTS_BYTES, check_weights_settings
 from fsfer_bench.errors import ConfigError
 from fsfer_bench.files import DamagedFileError, read_bounded
 from fsfer_bench.methods import OPTIMISERS, REGIMES, SCHEDULES, TrainSettings
@@ -77,7 +77,15 @@ class RunConfig:
 
     def hash(self) -> str:
         """Identity of the results: everything but where data and records live and which device runs."""
-        return _hash({k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED})
+        return _hash({k: v for k, v in self._identity_dict().items() if k not in _NOT_HASHED})
+
+    def _identity_dict(self) -> dict:
+        """`to_dict` with the weights file named by its content, not its path: the same file reached by
+        another path is the same run, and a file rewritten in place (a new export) is another one."""
+        settings = self.to_dict()
+        if self.weights:
+            settings["weights"] = f"sha256:{weights_digest(self.weights)}"
+        return settings
 
     def training_settings_hash(self) -> str:
         """The settings that shape the trained model, not what it is evaluated on.
@@ -92,7 +100,8 @@ class RunConfig:
 
         keys = ("method", "train_on", "backbone", "image_size", "seed", "profile", "weights", "weights_preset",
                 "face_align", "align_margin", "label_map", "strict", "train", "options")  # fmt: skip
-        settings = {k: self.to_dict()[k] for k in keys}
+        identity = self._identity_dict()
+        settings = {k: identity[k] for k in keys}
         # Options that act only at test time (a method's `test_time_options`) leave the identity, so one
         # trained model serves every value of them: e.g. the geometry weight of `landmarks+features`.
         test_time = get_method(self.method).test_time_options
@@ -101,6 +110,14 @@ class RunConfig:
 
 
 _NOT_HASHED = {"out", "device", "data_root", "data_paths"}
+
+
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 of a weights file's bytes; a missing file is the ConfigError `--weights` gives."""
+    try:
+        return hashlib.sha256(read_bounded(path, MAX_WEIGHTS_BYTES)).hexdigest()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"weights file {path} does not exist") from exc
 
 
 def _hash(obj: object) -> str:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from fsfer_bench.config import weights_digest
 from fsfer_bench.errors import StoreError
 from fsfer_bench.stats import summarise
 
@@ -209,7 +210,7 @@ class Record:
             config=config.to_dict(),
             config_hash=config.hash(),
             training_hash=training_hash,
-            training={**report.to_dict(), "reused": reused},
+            training={**report.to_dict(), "reused": reused, **_weights_identity(config)},
             evaluation={"seconds": result.seconds, "path": result.path},
             target_notes=pools.target.notes,
             train_notes=pools.train.notes,
@@ -313,6 +314,11 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "train_duplicates_removed": (int, type(None)), "train_near_duplicates_removed": (int, type(None)),
     "variant": str,
 }  # fmt: skip
+
+
+def _weights_identity(config: RunConfig) -> dict[str, str]:
+    """What the backbone started from, by content: {"weights_sha256": ...} for a run with --weights, else {}."""
+    return {"weights_sha256": weights_digest(config.weights)} if config.weights else {}
 
 
 def _upgrade(data: dict) -> dict:

@@ -159,3 +159,36 @@ def test_model_by_hash_refuses_the_flags_of_a_run_instead_of_ignoring_them(store
     fails_with(invoke("export", "--model", record["training_hash"], "--store", str(root), "--out", str(out), *flag),
                "--model names the model")  # fmt: skip
     assert not out.exists()
+
+
+def test_a_runs_identity_follows_the_weights_content_not_their_path(store, tmp_path):
+    """The same export reached by a copy and a symlink is the same training; an export rewritten in place is
+    another one (on the old rule, the path was hashed: both went the other way)."""
+    root, record = store
+    out = tmp_path / "a" / "backbone.pt"
+    out.parent.mkdir()
+    assert invoke("export", "--model", record["training_hash"], "--store", str(root), "--out", str(out)).exit_code == 0
+    copy, link = tmp_path / "copy.pt", tmp_path / "link.pt"
+    copy.write_bytes(out.read_bytes())
+    link.symlink_to(out)
+
+    def run_from(weights) -> dict:
+        result = invoke("run", "--method", "protonet", *FAST, "--weights", str(weights), "--weights-preset", "none",
+                        "--set", "train.steps=1", "--episodes", "2", "--shot", "1", "--format", "json", "--quiet",
+                        "--out", str(tmp_path / "runs"), "--reuse-training")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)[0]
+
+    first, by_copy, by_link = run_from(out), run_from(copy), run_from(link)
+    assert first["training_hash"] == by_copy["training_hash"] == by_link["training_hash"]
+    assert first["config_hash"] == by_copy["config_hash"] == by_link["config_hash"]
+    assert by_copy["training"]["reused"] and by_link["training"]["reused"]
+    digest = first["training"]["weights_sha256"]
+    assert digest == json.loads(out.with_suffix(".json").read_text())["sha256"]
+
+    state = torch.load(out, weights_only=True)
+    state = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, out)  # another backbone at the same path
+    changed = run_from(out)
+    assert changed["training_hash"] != first["training_hash"] and not changed["training"]["reused"]
+    assert changed["training"]["weights_sha256"] != digest

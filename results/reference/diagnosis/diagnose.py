@@ -64,12 +64,29 @@ VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
     "relationnet-ce": ("relationnet", 48, {**REL_BASE, "steps": 400}, {"loss": "ce"}),
     # a method that learns on real faces at `long`, on the same short budget, for scale
     "protonet": ("protonet", 48, {**REL_BASE, "steps": 400}, {}),
+    # From a pretrained backbone (`--weights`, Meta-Dataset's practice for its meta-learners): MAML at the
+    # table's 48 px, first and second order, and the episodic methods on the same 300-step budget
+    "maml48-zerohead-inner0.1-fo-300": (
+        "maml",
+        48,
+        {**MAML_BASE, "steps": 300},
+        {**MAML_FO, "zero_head": True, "inner_lr": 0.1},
+    ),
+    "maml48-zerohead-inner0.1-2nd-300": (
+        "maml",
+        48,
+        {**MAML_BASE, "steps": 300},
+        {**MAML_FO, "zero_head": True, "inner_lr": 0.1, "first_order": False},
+    ),
+    "relationnet-300": ("relationnet", 48, {**REL_BASE, "steps": 300}, {}),
+    "protonet-300": ("protonet", 48, {**REL_BASE, "steps": 300}, {}),
 }
 VAL = {"val_every": 100, "val_episodes": 100}
 
 
-#: The training sources and alignment of the pool (`--base`, `--face-align`); FER2013 unaligned by default.
-BASE: dict = {"names": ("FER2013",), "face_align": False}
+#: The training sources and alignment of the pool (`--base`, `--face-align`); FER2013 unaligned by default;
+#: `weights`: a backbone to start from (`--weights`, an `fsfer-bench export` file), else random initialisation.
+BASE: dict = {"names": ("FER2013",), "face_align": False, "weights": None}
 
 
 def load_pool(size: int):
@@ -82,7 +99,8 @@ def load_pool(size: int):
 def run_name(variant: str) -> str:
     """The variant's result file name: the pool is named where it is not the default (FER2013, unaligned)."""
     base = "" if BASE["names"] == ("FER2013",) else "-" + "+".join(BASE["names"])
-    return f"{variant}{base}{'-aligned' if BASE['face_align'] else ''}"
+    start = f"-from-{Path(BASE['weights']).stem}" if BASE["weights"] else ""
+    return f"{variant}{base}{'-aligned' if BASE['face_align'] else ''}{start}"
 
 
 def episodes_of(pool, settings: TrainSettings, n: int, seed: int) -> list[Episode]:
@@ -133,7 +151,8 @@ def run_variant(name: str, pools: dict) -> dict:
     settings = TrainSettings(**{**train, **VAL})
     method_cls = get_method(method_name)
     torch.manual_seed(0)
-    method = method_cls(build_backbone("conv4", size), method_cls.Options(**options), len(pool.classes))
+    backbone = build_backbone("conv4", size, BASE["weights"], "none" if BASE["weights"] else None)
+    method = method_cls(backbone, method_cls.Options(**options), len(pool.classes))
     probe = episodes_of(pool, settings, 8, seed=123)
     before = gradient_norms(method, settings, probe)
     spread_before = relation_spread(method, probe) if method_name == "relationnet" else None
@@ -144,7 +163,8 @@ def run_variant(name: str, pools: dict) -> dict:
     spread_after = relation_spread(method, probe) if method_name == "relationnet" else None
     return {
         "variant": name, "method": method_name, "image_size": size, "train": train, "options": options,
-        "pool": {"name": pool.name, "images": len(pool), "classes": list(pool.classes), **BASE},
+        "pool": {"name": pool.name, "images": len(pool), "classes": list(pool.classes), **BASE,
+                 "weights": Path(BASE["weights"]).name if BASE["weights"] else None},
         "seconds": round(seconds, 1), "torch_threads": torch.get_num_threads(),
         "seconds_per_step": round(seconds / settings.steps, 3),
         "validation": [{"step": v["step"], "accuracy": v["accuracy"], "ci95": round(v["ci95"], 2)}
@@ -161,8 +181,9 @@ def main() -> None:
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--base", default="FER2013", help="training sources, comma-separated (e.g. FER2013,SFEW)")
     parser.add_argument("--face-align", action="store_true", help="align every face with dlib, as the wild study")
+    parser.add_argument("--weights", help="start from this backbone (an `fsfer-bench export` file)")
     args = parser.parse_args()
-    BASE.update(names=tuple(args.base.split(",")), face_align=args.face_align)
+    BASE.update(names=tuple(args.base.split(",")), face_align=args.face_align, weights=args.weights)
     if args.list or not args.variants:
         print("\n".join(VARIANTS))
         return
