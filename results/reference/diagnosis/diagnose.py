@@ -79,10 +79,16 @@ VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
         {**MAML_FO, "zero_head": True, "inner_lr": 0.1, "first_order": False},
     ),
     "maml48-zerohead-inner0.01-fo-300": (
-        "maml", 48, {**MAML_BASE, "steps": 300}, {**MAML_FO, "zero_head": True, "inner_lr": 0.01}
+        "maml",
+        48,
+        {**MAML_BASE, "steps": 300},
+        {**MAML_FO, "zero_head": True, "inner_lr": 0.01},
     ),
     "maml48-zerohead-inner0.001-fo-300": (
-        "maml", 48, {**MAML_BASE, "steps": 300}, {**MAML_FO, "zero_head": True, "inner_lr": 0.001}
+        "maml",
+        48,
+        {**MAML_BASE, "steps": 300},
+        {**MAML_FO, "zero_head": True, "inner_lr": 0.001},
     ),
     "relationnet-300": ("relationnet", 48, {**REL_BASE, "steps": 300}, {}),
     "protonet-300": ("protonet", 48, {**REL_BASE, "steps": 300}, {}),

@@ -17,30 +17,31 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    runs = [json.loads(p.read_text()) for p in sorted((HERE / "runs").glob("*.json"))]
+    runs = []
+    for path in sorted((HERE / "runs").glob("*.json")):
+        run = json.loads(path.read_text())
+        if "method" not in run:  # the wild rerun's notes (wild-maml-2nd-zerohead.json), no curve of diagnose.py's
+            continue
+        run["name"] = path.stem  # the variant and its pool: base, alignment, starting backbone
+        runs.append(run)
     methods = sorted({r["method"] for r in runs} - {"protonet"})
-    fig, axes = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4), squeeze=False)
-    for ax, method in zip(axes[0], methods):
-        for r in runs:
-            if r["method"] not in (method, "protonet"):
-                continue
-            steps = [v["step"] for v in r["validation"]]
-            acc = [v["accuracy"] for v in r["validation"]]
-            ci = [v["ci95"] for v in r["validation"]]
-            style = ":" if r["method"] == "protonet" else "-"
-            ax.errorbar(
-                steps,
-                acc,
-                yerr=ci,
-                fmt=style + "o",
-                ms=3,
-                capsize=2,
-                label=f"{r['variant']} ({r['image_size']} px, {r['train']['shot']}-shot)",
-            )
-        ax.axhline(20, color="grey", lw=0.8)
-        ax.set(title=f"{method}: validation on held-out FER2013 training images", xlabel="training step",
-               ylabel="5-way accuracy (%)")  # fmt: skip
-        ax.legend(fontsize=7)
+    starts = ("random initialisation", "pretrained backbone (Baseline++ export)")
+    fig, axes = plt.subplots(len(starts), len(methods), figsize=(7 * len(methods), 4.5 * len(starts)), squeeze=False)
+    for row, start in zip(axes, starts):
+        pretrained = start != starts[0]
+        for ax, method in zip(row, methods):
+            for r in runs:
+                if r["method"] not in (method, "protonet") or bool(r["pool"].get("weights")) != pretrained:
+                    continue
+                v = r["validation"]
+                style = ":" if r["method"] == "protonet" else "-"
+                ax.errorbar([e["step"] for e in v], [e["accuracy"] for e in v], yerr=[e["ci95"] for e in v],
+                            fmt=style + "o", ms=3, capsize=2,
+                            label=f"{r['name']} ({r['image_size']} px, {r['train']['shot']}-shot)")  # fmt: skip
+            ax.axhline(20, color="grey", lw=0.8)
+            ax.set(title=f"{method}, from {start}", xlabel="training step",
+                   ylabel="5-way validation accuracy (%), held-out training images")  # fmt: skip
+            ax.legend(fontsize=6)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
