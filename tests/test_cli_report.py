@@ -192,3 +192,21 @@ def test_compare_json_is_strict_with_one_episode(tmp_path):
     assert data["paired"]["mean_diff"] == 20.0
     text = _ok(invoke("compare", "A", "B", "-s", "Fake_C", "-k", "1", "--results", tmp_path))
     assert "nan" not in text and "± n/a" in text
+
+
+def test_rows_with_several_settings_changed_can_be_named_in_methods(tmp_path):
+    """A row name holds ", " when a run changed several settings, as tables print it; --methods and --minus take
+    it back (on the old rule, splitting at every comma, both refused the name)."""
+    store = Store(tmp_path)
+    several = "train.steps=500, inner_lr=0.01"
+    rows = (("maml", 50.0, several), ("maml", 40.0, ""), ("protonet", 60.0, ""))
+    for i, (method, level, variant) in enumerate(rows):
+        for shot in (1, 5):
+            created = f"2025-01-0{i + 1}T00:00:00+00:00"  # record ids differ by it
+            store.write(record(method, shot=shot, level=level, variant=variant, created=created))
+    named = f"maml [{several}]"
+    frame = pd.read_csv(io.StringIO(_ok(invoke("report", "--results", tmp_path, "--format", "csv", "--methods",
+                                               f"protonet,{named}"))))  # fmt: skip
+    assert list(dict.fromkeys(frame["method"])) == ["protonet", named]
+    minus = _ok(invoke("report", "--results", tmp_path, "--minus", named, "--methods", "maml,protonet"))
+    assert "maml" in minus and "protonet" in minus

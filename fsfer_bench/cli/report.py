@@ -14,7 +14,20 @@ from fsfer_bench.files import dumps_strict, write_text_atomic
 
 
 def _names(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+    """Comma-separated names; a comma inside [...] belongs to a row name ("maml [train.steps=500, inner_lr=0.01]",
+    as tables print a run with several settings changed), not between two names."""
+    if value is None:
+        return None
+    names, current, depth = [], [], 0
+    for char in value:
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth <= 0:
+            names.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    names.append("".join(current))
+    return tuple(name.strip() for name in names if name.strip())
 
 
 def _ints(value: str | None, flag: str) -> tuple[int, ...] | None:
