@@ -24,8 +24,9 @@ from fsfer_bench.splits import get_split
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 RECORDS = sorted((RESULTS / "records").glob("*/*/*.json"))
-# the quick-profile method tables, the seed study's own store, and the real-data (wild base) study
-STORES = [RESULTS, RESULTS / "seed_study", RESULTS / "wild"]
+# the quick-profile method tables, the seed study's own store, the real-data (wild base) study, and its
+# pretrain-then-few-shot study
+STORES = [RESULTS, RESULTS / "seed_study", RESULTS / "wild", RESULTS / "pretrained"]
 
 pytestmark = pytest.mark.skipif(not RECORDS, reason="no reference records committed")
 
@@ -46,7 +47,7 @@ def test_seed_study_seeds_share_one_episode_set_per_cell() -> None:
         assert all(seeds == [0, 1, 2, 3, 4] for seeds in counts), counts
 
 
-@pytest.mark.parametrize("store", [RESULTS, RESULTS / "wild"], ids=["quick", "wild"])
+@pytest.mark.parametrize("store", [RESULTS, RESULTS / "wild", RESULTS / "pretrained"], ids=["quick", "wild", "pre"])
 def test_methods_on_a_cell_share_their_episodes(store: Path) -> None:
     """Every method faced the same test on each (split, shot): the paired tests in the tables rely on it."""
     runs = load(store)
@@ -56,7 +57,7 @@ def test_methods_on_a_cell_share_their_episodes(store: Path) -> None:
         assert set(group["episode_seed"]) == {0}, f"{split} {shot}-shot"
 
 
-@pytest.mark.parametrize("store", STORES, ids=["quick", "seed_study", "wild"])
+@pytest.mark.parametrize("store", STORES, ids=["quick", "seed_study", "wild", "pretrained"])
 def test_each_cell_has_one_record_per_seed_under_the_current_rules(store: Path) -> None:
     runs = load(store)
     counts = runs.groupby(["method", "split", "shot", "seed"]).size()
@@ -66,12 +67,30 @@ def test_each_cell_has_one_record_per_seed_under_the_current_rules(store: Path) 
     assert all(r.training.get("model_selection") for r in records)  # each says whether selection ran
 
 
+def test_pretrained_rows_start_from_their_seeds_backbone_and_pair_with_the_wild_store() -> None:
+    """Each seed's few-shot rows started from one backbone (by content), another per seed; Baseline++ from none;
+    and the CFEE cells ran the wild store's episodes, which pretrained_vs_scratch.py pairs across the stores."""
+    runs = load(RESULTS / "pretrained")
+    digests: dict[int, set] = {}
+    for record in runs["record"]:
+        digest = record.training.get("weights_sha256")
+        assert (digest is None) == (record.method == "baseline++"), record.record_id
+        if digest:
+            digests.setdefault(record.seed, set()).add(digest)
+    assert all(len(found) == 1 for found in digests.values()), digests
+    assert len({next(iter(found)) for found in digests.values()}) == len(digests)
+    wild = load(RESULTS / "wild")
+    for (split, shot), group in runs.groupby(["split", "shot"]):
+        theirs = wild[(wild["split"] == split) & (wild["shot"] == shot)]
+        assert set(group["episode_hash"]) == set(theirs["episode_hash"]), f"{split} {shot}-shot"
+
+
 @pytest.mark.slow  # regenerates every table and plot: about a minute
 def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     if shutil.which("fsfer-bench") is None:
         pytest.skip("the fsfer-bench command is not installed")
     copy = tmp_path / "results" / "reference"
-    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("models", "claims", "plots"))
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("models", "backbones", "claims", "plots"))
     subprocess.run(["bash", str(copy / "make_report.sh")], check=True, capture_output=True, cwd=tmp_path)
     assert (copy / "README.md").read_text() == (RESULTS / "README.md").read_text()
     for table in sorted((RESULTS / "tables").iterdir()):

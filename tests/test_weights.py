@@ -183,12 +183,17 @@ def test_inputs_follow_the_backbones_preset():
     assert not torch.equal(got, to_tensor(pool.images[:3]))
 
 
-def test_preset_resolution_and_record():
+def test_preset_resolution_and_record(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.pt").write_bytes(b"weights")  # hashed by content, so it must exist
     assert resolve_config({}).weights_preset == "none"
     config = resolve_config({"weights": "w.pt", "weights_preset": "msceleb"})
     assert config.to_dict()["weights_preset"] == "msceleb"  # records store config.to_dict()
     imagenet = resolve_config({"weights": "w.pt", "weights_preset": "imagenet"})
     assert config.training_settings_hash() != imagenet.training_settings_hash()
+    (tmp_path / "w.pt").unlink()
+    with pytest.raises(ConfigError, match="weights file w.pt does not exist"):
+        config.hash()
     profile = {"method": {"protonet": {"profiles": {"quick": {"weights": "w.pt", "weights_preset": "imagenet"}}}}}
     assert resolve_config({}, profile).weights_preset == "imagenet"
     with pytest.raises(ConfigError, match=r"unknown weights preset 'celeb' \(valid: none, imagenet, msceleb\)"):
