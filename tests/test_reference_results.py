@@ -68,15 +68,16 @@ def test_each_cell_has_one_record_per_seed_under_the_current_rules(store: Path) 
 
 
 def test_pretrained_rows_start_from_their_seeds_backbone_and_pair_with_the_wild_store() -> None:
-    """Each seed's few-shot rows started from one backbone (by content), another per seed; Baseline++ from none;
-    and the CFEE cells ran the wild store's episodes, which pretrained_vs_scratch.py pairs across the stores."""
+    """Each seed's few-shot rows started from one backbone (by content) per training pool (CFEE's, CK+'s), another
+    per seed and pool; Baseline++ from none; and every cell ran the wild store's episodes, which
+    pretrained_vs_scratch.py pairs across the stores."""
     runs = load(RESULTS / "pretrained")
-    digests: dict[int, set] = {}
+    digests: dict[tuple[int, str], set] = {}
     for record in runs["record"]:
         digest = record.training.get("weights_sha256")
         assert (digest is None) == (record.method == "baseline++"), record.record_id
         if digest:
-            digests.setdefault(record.seed, set()).add(digest)
+            digests.setdefault((record.seed, record.target), set()).add(digest)
     assert all(len(found) == 1 for found in digests.values()), digests
     assert len({next(iter(found)) for found in digests.values()}) == len(digests)
     wild = load(RESULTS / "wild")
