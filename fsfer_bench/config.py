@@ -15,6 +15,7 @@ The resolved config goes into every record, with a hash for matching runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -113,11 +114,20 @@ _NOT_HASHED = {"out", "device", "data_root", "data_paths"}
 
 
 def weights_digest(path: str | Path) -> str:
-    """SHA-256 of a weights file's bytes; a missing file is the ConfigError `--weights` gives."""
+    """SHA-256 of a weights file's bytes; a missing file is the ConfigError `--weights` gives.
+
+    Cached by the file's path, size and modification time: a sweep hashes every cell's config, and a
+    ResNet-18 file is 45 MB."""
     try:
-        return hashlib.sha256(read_bounded(path, MAX_WEIGHTS_BYTES)).hexdigest()
+        st = os.stat(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"weights file {path} does not exist") from exc
+    return _file_digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(read_bounded(path, MAX_WEIGHTS_BYTES)).hexdigest()
 
 
 def _hash(obj: object) -> str:

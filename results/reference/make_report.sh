@@ -106,10 +106,13 @@ fsfer-bench report --results "$study" --minus egsnet --splits SynFACS_C,CFEE_C \
 # in the wild store (same episodes; pretrained_vs_scratch.py).
 pre=results/reference/pretrained
 few="train.steps=500"
-pre_others="baseline++,protonet [$few],matchingnet [$few],relationnet [$few],maml [$few, first_order=True, inner_lr=0.01]"
+maml_few="maml [$few, first_order=True, inner_lr=0.01]"
+pre_others="baseline++,protonet [$few],matchingnet [$few],relationnet [$few],$maml_few"
 pre_others="$pre_others,egsnet-joint [$few]"
 fsfer-bench report --results $pre --splits CFEE_C,CFEE_B --methods "$pre_others,egsnet [$few]" --format markdown \
   --out results/reference/tables/pretrained.md
+fsfer-bench report --results $pre --splits CKplus --methods "baseline++,relationnet [$few],$maml_few,egsnet [$few]" \
+  --format markdown --out results/reference/tables/pretrained_ckplus.md
 fsfer-bench report --results $pre --minus "egsnet [$few]" --methods "$pre_others" --splits CFEE_C,CFEE_B \
   --format markdown --out results/reference/tables/pretrained_egsnet_minus.md
 regimes="egsnet [$few],egsnet [train.backbone_lr_scale=0.1, $few],egsnet [train.regime=linear-probe, $few]"
@@ -117,6 +120,7 @@ regimes="$regimes,protonet [$few],protonet [train.backbone_lr_scale=0.1, $few],p
 fsfer-bench report --results $pre --splits CFEE_C,CFEE_B --methods "$regimes" --seeds 0,1,2 --format markdown \
   --out results/reference/tables/pretrained_regimes.md
 python results/reference/pretrained_vs_scratch.py >results/reference/tables/pretrained_vs_scratch.md
+python results/reference/pretrained_power.py >results/reference/tables/pretrained_power.md
 
 # Paste each table into the READMEs (this one, and the project's where it is there) between its markers.
 python - <<'EOF'
@@ -125,7 +129,7 @@ from pathlib import Path
 
 tables = ("synfacs", "synfacs_landmarks", "ckplus", "wild", "wild_fusion_compare", "wild_seeds", "wild_seeds_compare",
           "seed_study", "seed_study_compare", "wild_egsnet_minus", "seed_study_egsnet_minus", "pretrained",
-          "pretrained_egsnet_minus", "pretrained_regimes", "pretrained_vs_scratch")
+          "pretrained_egsnet_minus", "pretrained_regimes", "pretrained_vs_scratch", "pretrained_power", "pretrained_ckplus")
 for readme in (Path("results/reference/README.md"), Path("README.md")):
     if not readme.exists():
         continue
