@@ -17,17 +17,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+from pretrained_vs_scratch import COLUMNS, cells_of  # the sibling script: one way to read the store's cells
 from scipy import optimize, stats
-
-from fsfer_bench.report.cells import Selection, make_cells, newest_per_seed, select_runs
-from fsfer_bench.results import load
 
 HERE = Path(__file__).resolve().parent
 FEW = "train.steps=500"
 EGSNET = f"egsnet [{FEW}]"
 OTHERS = [f"protonet [{FEW}]", f"matchingnet [{FEW}]", f"relationnet [{FEW}]",
           f"maml [{FEW}, first_order=True, inner_lr=0.01]", "baseline++", f"egsnet-joint [{FEW}]"]  # fmt: skip
-COLUMNS = [(split, shot) for split in ("CFEE_C", "CFEE_B") for shot in (1, 5)]
 TRUE_DIFFERENCE = 3.0
 PROJECTED_SEEDS = 5
 ALPHA = 0.05
@@ -47,9 +44,7 @@ def detectable(se: float, df: int, target: float = 0.8) -> float:
 
 
 def main() -> None:
-    store = HERE / "pretrained"
-    runs = select_runs(load(store), Selection(methods=(EGSNET, *OTHERS)), store)
-    cells = {(c.method, c.split, c.shot): c for c in make_cells(newest_per_seed(runs))}
+    cells = cells_of(HERE / "pretrained", [EGSNET, *OTHERS], seeds=None)
     header = " | ".join(f"{split} {shot}-shot" for split, shot in COLUMNS)
     print(f"| EGS-Net minus (power at 3 points; difference at 80% power) | {header} |")
     print("|---|" + "---:|" * len(COLUMNS))

@@ -35,8 +35,9 @@ PAIRS = [
 ]
 
 
-def cells_of(store: Path, methods: list[str]) -> dict:
-    runs = select_runs(load(store), Selection(methods=tuple(methods), seeds=SEEDS), store)
+def cells_of(store: Path, methods: list[str], seeds: tuple[int, ...] | None = SEEDS) -> dict:
+    """The store's pooled cells of `methods` at `seeds` (None: every seed), by (method, split, shot)."""
+    runs = select_runs(load(store), Selection(methods=tuple(methods), seeds=seeds), store)
     return {(c.method, c.split, c.shot): c for c in make_cells(newest_per_seed(runs))}
 
 
