@@ -36,9 +36,9 @@ base=(--train-on wild --set face_align=true --episode-seed 0 --episodes 600 --da
 mkdir -p "$out/backbones"
 
 backbone_of() { echo "$out/backbones/baselinepp-wild-seed$1.pt"; }
-start_of() {
-  echo --set "weights=$(backbone_of "$1")" --set weights_preset=none --set image_size=48 \
-    --set "train.steps=$fewshot_steps"
+set_start() { # the few-shot stage's flags for seed $1, in the array `start`
+  start=(--set "weights=$(backbone_of "$1")" --set weights_preset=none --set image_size=48
+         --set "train.steps=$fewshot_steps")
 }
 
 # 1-3: pretraining, export, and every method's few-shot stage, seed by seed.
@@ -48,7 +48,7 @@ for seed in ${seeds//,/ }; do
     fsfer-bench export --method baseline++ --split CFEE_C --train-on wild --seed "$seed" --profile long \
       --face-align --image-size 48 --data-root ../shared/datasets --store "$out" --out "$(backbone_of "$seed")"
   fi
-  read -ra start <<<"$(start_of "$seed")"
+  set_start "$seed"
   fsfer-bench sweep --methods egsnet,protonet,matchingnet,relationnet,egsnet-joint --splits CFEE_C,CFEE_B \
     --shots 1,5 --seeds "$seed" "${start[@]}" "${base[@]}"
   # MAML from a pretrained backbone: first order (second order's meta-gradient on the backbone, 174x first
@@ -63,7 +63,7 @@ done
 
 # 4: the fine-tuning regimes, from the backbones step 2 wrote.
 for seed in ${regime_seeds//,/ }; do
-  read -ra start <<<"$(start_of "$seed")"
+  set_start "$seed"
   fsfer-bench sweep --methods egsnet,protonet --splits CFEE_C,CFEE_B --shots 1,5 --seeds "$seed" \
     --set train.backbone_lr_scale=0.1 "${start[@]}" "${base[@]}"
   fsfer-bench sweep --methods egsnet --splits CFEE_C,CFEE_B --shots 1,5 --seeds "$seed" \

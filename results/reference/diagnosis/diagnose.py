@@ -41,56 +41,37 @@ MAML_BASE = {"way": 5, "shot": 1, "query": 5, "weight_decay": 0.0}
 MAML_FO = {"inner_steps": 5, "first_order": True, "meta_batch": 2}
 REL_BASE = {"way": 5, "shot": 5, "query": 5}
 
+
+def maml(size: int, steps: int, **options: object) -> tuple[str, int, dict, dict]:
+    """A MAML variant: 5-way 1-shot training episodes, `steps` meta-steps, `options` over the first-order base."""
+    return "maml", size, {**MAML_BASE, "steps": steps}, {**MAML_FO, **options}
+
+
+def relation(steps: int, **options: object) -> tuple[str, int, dict, dict]:
+    """A RelationNet variant at 48 px, 5-way 5-shot training episodes."""
+    return "relationnet", 48, {**REL_BASE, "steps": steps}, options
+
+
 # name: (method, image size, train settings, method options)
 VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
     # MAML as the `long` profile had it (inner lr 0.01, meta-learned head), on a short budget
-    "maml-long-as-was": ("maml", 32, {**MAML_BASE, "steps": 600}, {**MAML_FO}),
-    "maml-zerohead-inner0.1": (
-        "maml",
-        32,
-        {**MAML_BASE, "steps": 600},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.1},
-    ),  # fmt: skip
+    "maml-long-as-was": maml(32, 600),
+    "maml-zerohead-inner0.1": maml(32, 600, zero_head=True, inner_lr=0.1),
     # second order (the paper's), 300 steps
-    "maml-2nd": ("maml", 32, {**MAML_BASE, "steps": 300}, {**MAML_FO, "first_order": False}),
-    "maml-zerohead-inner0.1-2nd-300": (
-        "maml",
-        32,
-        {**MAML_BASE, "steps": 300},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.1, "first_order": False},
-    ),
+    "maml-2nd": maml(32, 300, first_order=False),
+    "maml-zerohead-inner0.1-2nd-300": maml(32, 300, zero_head=True, inner_lr=0.1, first_order=False),
     # RelationNet as the `long` profile had it (MSE on sigmoid scores), on a short budget
-    "relationnet-long-as-was": ("relationnet", 48, {**REL_BASE, "steps": 400}, {}),
-    "relationnet-ce": ("relationnet", 48, {**REL_BASE, "steps": 400}, {"loss": "ce"}),
+    "relationnet-long-as-was": relation(400),
+    "relationnet-ce": relation(400, loss="ce"),
     # a method that learns on real faces at `long`, on the same short budget, for scale
     "protonet": ("protonet", 48, {**REL_BASE, "steps": 400}, {}),
     # From a pretrained backbone (`--weights`, Meta-Dataset's practice for its meta-learners): MAML at the
-    # table's 48 px, first and second order, and the episodic methods on the same 300-step budget
-    "maml48-zerohead-inner0.1-fo-300": (
-        "maml",
-        48,
-        {**MAML_BASE, "steps": 300},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.1},
-    ),
-    "maml48-zerohead-inner0.1-2nd-300": (
-        "maml",
-        48,
-        {**MAML_BASE, "steps": 300},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.1, "first_order": False},
-    ),
-    "maml48-zerohead-inner0.01-fo-300": (
-        "maml",
-        48,
-        {**MAML_BASE, "steps": 300},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.01},
-    ),
-    "maml48-zerohead-inner0.001-fo-300": (
-        "maml",
-        48,
-        {**MAML_BASE, "steps": 300},
-        {**MAML_FO, "zero_head": True, "inner_lr": 0.001},
-    ),
-    "relationnet-300": ("relationnet", 48, {**REL_BASE, "steps": 300}, {}),
+    # table's 48 px, first and second order, three inner learning rates, and the episodic methods, 300 steps
+    "maml48-zerohead-inner0.1-fo-300": maml(48, 300, zero_head=True, inner_lr=0.1),
+    "maml48-zerohead-inner0.1-2nd-300": maml(48, 300, zero_head=True, inner_lr=0.1, first_order=False),
+    "maml48-zerohead-inner0.01-fo-300": maml(48, 300, zero_head=True, inner_lr=0.01),
+    "maml48-zerohead-inner0.001-fo-300": maml(48, 300, zero_head=True, inner_lr=0.001),
+    "relationnet-300": relation(300),
     "protonet-300": ("protonet", 48, {**REL_BASE, "steps": 300}, {}),
 }
 VAL = {"val_every": 100, "val_episodes": 100}
