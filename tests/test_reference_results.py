@@ -86,6 +86,22 @@ def test_pretrained_rows_start_from_their_seeds_backbone_and_pair_with_the_wild_
         assert set(group["episode_hash"]) == set(theirs["episode_hash"]), f"{split} {shot}-shot"
 
 
+def test_pretrained_comparison_rows_share_their_seeds_per_target() -> None:
+    """The seed's comparison (EGS-Net, ProtoNet, MatchingNet, RelationNet, MAML, Baseline++, egsnet-joint) ran
+    the same training seeds 0..S-1 on each split, at least three: `report --minus` pairs by seed, so a method
+    missing a seed, or a seed left half-run, would drop its cells from the tests ("not tested")."""
+    runs = load(RESULTS / "pretrained")
+    regimes = runs["method"].str.contains("regime=|backbone_lr_scale=")
+    comparison = runs[~regimes]
+    assert set(comparison["split"]) == {"CFEE_C", "CFEE_B", "CKplus"}
+    for split, group in comparison.groupby("split"):
+        seeds = group.groupby(["method", "shot"])["seed"].apply(lambda s: tuple(sorted(s)))
+        assert len(seeds) == 7 * 2, f"{split}: {sorted(set(group['method']))}"
+        assert set(seeds) == {tuple(range(len(seeds.iloc[0])))}, f"{split}: {seeds.to_dict()}"
+        assert len(seeds.iloc[0]) >= 3, split
+    assert set(runs[regimes]["seed"]) == {0, 1, 2}
+
+
 @pytest.mark.slow  # regenerates every table and plot: about a minute
 def test_readme_tables_are_what_the_records_give(tmp_path: Path) -> None:
     if shutil.which("fsfer-bench") is None:

@@ -184,6 +184,19 @@ def test_pooled_seeds_are_summarised_and_tested_across_seeds(tmp_path):
     assert "paired by seed and by episode" in markdown and "two-way crossed" in markdown
 
 
+def test_splits_run_at_different_seeds_are_named_apart(tmp_path):
+    """A study with fewer seeds on one target: the note says which seeds each split ran, not their union."""
+    store = Store(tmp_path)
+    for method, level in {"A": 65.0, "B": 60.0}.items():
+        for seed in (0, 1, 2):
+            store.write(record(method, seed=seed, level=level))
+        for seed in (0, 1):
+            store.write(record(method, split="Fake_B", seed=seed, level=level))
+    said = "Training seeds 0, 1 on Fake\\_B; 0, 1, 2 on Fake\\_C: inference across seeds and test episodes"
+    assert said in to_markdown(_table(tmp_path))  # in the table's column order
+    assert said in to_latex(_table(tmp_path))
+
+
 def test_one_seed_speaks_for_that_trained_model_only(known_store):
     markdown = to_markdown(_table(known_store))
     assert "All runs: seed 0, one trained model per cell" in markdown and "that trained model only" in markdown

@@ -286,7 +286,7 @@ def notes(table: Table, m: Markup) -> list[str]:
             f"{m.dagger} Not tested against the column's best: its runs used different episode sets "
             "(seed by seed), different numbers of episodes, or other seeds, so no paired comparison exists."
         )
-    said.append(_seeds_sentence(table, by_seeds, by_episodes))
+    said.append(_seeds_sentence(table, by_seeds, by_episodes, m))
     said.extend(f"{m.flags[f.key]} {f.note}" for f in FLAGS if any(f.key in c.flags for c in table.filled))
     said.extend(_unknown_stage_sentence(table, m))
     said.extend(_image_size_sentence(table, m))
@@ -353,17 +353,33 @@ def _queries_phrase(table: Table, m: Markup) -> str:
     return f"{'/'.join(map(str, queries))} queries per class"
 
 
-def _seeds_sentence(table: Table, by_seeds: list[TableCell], by_episodes: list[TableCell]) -> str:
+def _seeds_sentence(table: Table, by_seeds: list[TableCell], by_episodes: list[TableCell], m: Markup) -> str:
     seeds = sorted({s for c in table.filled for s in c.seeds})
     one_model = "intervals and tests count only the sampling of test episodes, so they speak for that trained model"
     if not table.pooled:
         return f"Seeds listed apart: one row per method and seed; {one_model} only, not for a retraining."
     if not by_seeds:
         return f"All runs: seed {', '.join(map(str, seeds))}, one trained model per cell: {one_model} only."
-    said = f"Training seeds {', '.join(map(str, seeds))}: inference across seeds and test episodes."
+    said = f"Training seeds {_seeds_by_split(table, m)}: inference across seeds and test episodes."
     if by_episodes:
         said += f" Cells of one seed: {one_model} only."
     return said
+
+
+def _seeds_by_split(table: Table, m: Markup) -> str:
+    """The seeds run, named per split where splits ran different ones (a study may have fewer seeds on one
+    target), so a reader does not take one split's seeds for every column's."""
+    of_split: dict[str, set[int]] = {}
+    for c in table.filled:
+        of_split.setdefault(c.column.split, set()).update(c.seeds)
+    splits_of: dict[tuple[int, ...], list[str]] = {}
+    for split, seeds in of_split.items():
+        splits_of.setdefault(tuple(sorted(seeds)), []).append(split)
+    if len(splits_of) == 1:
+        return ", ".join(map(str, next(iter(splits_of))))
+    return "; ".join(
+        f"{', '.join(map(str, seeds))} on {m.escape(', '.join(splits))}" for seeds, splits in splits_of.items()
+    )
 
 
 def _unknown_stage_sentence(table: Table, m: Markup) -> list[str]:

@@ -101,19 +101,18 @@ fsfer-bench report --results "$study" --minus egsnet --splits SynFACS_C,CFEE_C \
   --out results/reference/tables/seed_study_egsnet_minus.md
 
 # Pretrain, then few-shot (run_pretrained.sh): every method starts from its seed's Baseline++ export and trains
-# 500 steps more on the wild base; five seeds; CFEE targets. Then EGS-Net minus each (Holm across the table),
-# the fine-tuning regimes at seeds 0-2, and each pretrained row minus its random-initialisation counterpart
-# in the wild store (same episodes; pretrained_vs_scratch.py).
+# 500 steps more on the wild base; CFEE and CK+ targets (CK+ with its own pretraining). Then EGS-Net minus each
+# (Holm across the table), the fine-tuning regimes at seeds 0-2, each pretrained row minus its
+# random-initialisation counterpart in the wild store (same episodes; pretrained_vs_scratch.py), and the
+# comparison's power (pretrained_power.py).
 pre=results/reference/pretrained
 few="train.steps=500"
 maml_few="maml [$few, first_order=True, inner_lr=0.01]"
 pre_others="baseline++,protonet [$few],matchingnet [$few],relationnet [$few],$maml_few"
 pre_others="$pre_others,egsnet-joint [$few]"
-fsfer-bench report --results $pre --splits CFEE_C,CFEE_B --methods "$pre_others,egsnet [$few]" --format markdown \
-  --out results/reference/tables/pretrained.md
-fsfer-bench report --results $pre --splits CKplus --methods "baseline++,relationnet [$few],$maml_few,egsnet [$few]" \
-  --format markdown --out results/reference/tables/pretrained_ckplus.md
-fsfer-bench report --results $pre --minus "egsnet [$few]" --methods "$pre_others" --splits CFEE_C,CFEE_B \
+fsfer-bench report --results $pre --splits CFEE_C,CFEE_B,CKplus --methods "$pre_others,egsnet [$few]" \
+  --format markdown --out results/reference/tables/pretrained.md
+fsfer-bench report --results $pre --minus "egsnet [$few]" --methods "$pre_others" --splits CFEE_C,CFEE_B,CKplus \
   --format markdown --out results/reference/tables/pretrained_egsnet_minus.md
 regimes="egsnet [$few],egsnet [train.backbone_lr_scale=0.1, $few],egsnet [train.regime=linear-probe, $few]"
 regimes="$regimes,protonet [$few],protonet [train.backbone_lr_scale=0.1, $few],protonet [train.regime=frozen, $few]"
@@ -129,7 +128,7 @@ from pathlib import Path
 
 tables = ("synfacs", "synfacs_landmarks", "ckplus", "wild", "wild_fusion_compare", "wild_seeds", "wild_seeds_compare",
           "seed_study", "seed_study_compare", "wild_egsnet_minus", "seed_study_egsnet_minus", "pretrained",
-          "pretrained_egsnet_minus", "pretrained_regimes", "pretrained_vs_scratch", "pretrained_power", "pretrained_ckplus")
+          "pretrained_egsnet_minus", "pretrained_regimes", "pretrained_vs_scratch", "pretrained_power")
 for readme in (Path("results/reference/README.md"), Path("README.md")):
     if not readme.exists():
         continue

@@ -2,8 +2,8 @@
 
 For each column of tables/pretrained_egsnet_minus.md, the standard error of the paired difference as the
 table estimates it (seeds x episodes crossed; `Cell.difference`), and from it the chance that a two-sided
-test at alpha 0.05 fires on a true difference of 3 points, and the difference it detects with 80% power:
-with the seeds run, and projected to five seeds (the issue's design; CPU time allowed three).
+test at alpha 0.05 fires on a true difference of 3 points, and the difference it detects with 80% power,
+with the seeds run; where a column has fewer than five seeds (the issue's design), also projected to five.
 The test is approximated by a t with S - 1 degrees of freedom (S seeds) and that standard error: the seed
 part dominates it here. Before Holm's correction across the table (which only lowers power), and taking the
 observed spread as the true one (with five seeds it is itself uncertain by a factor of about 2 either way).
@@ -43,9 +43,21 @@ def detectable(se: float, df: int, target: float = 0.8) -> float:
     return float(optimize.brentq(lambda d: power(d, se, df) - target, 1e-6, 20 * se))
 
 
+def power_text(se: float, seeds: int) -> str:
+    """'power at 3 points; difference at 80% power' with `seeds` seeds, and projected to five below five."""
+    text = f"{power(TRUE_DIFFERENCE, se, seeds - 1):.0%}; {detectable(se, seeds - 1):.1f}"
+    if seeds < PROJECTED_SEEDS:
+        # the seed part of the standard error, which dominates, shrinks as 1/sqrt(S)
+        se5 = se * math.sqrt(seeds / PROJECTED_SEEDS)
+        five = power(TRUE_DIFFERENCE, se5, PROJECTED_SEEDS - 1)
+        text += f" ({PROJECTED_SEEDS} seeds: {five:.0%}; {detectable(se5, PROJECTED_SEEDS - 1):.1f})"
+    return text
+
+
 def main() -> None:
     cells = cells_of(HERE / "pretrained", [EGSNET, *OTHERS], seeds=None)
-    header = " | ".join(f"{split} {shot}-shot" for split, shot in COLUMNS)
+    seeds_of = {column: len(cells[(EGSNET, *column)].seeds) for column in COLUMNS if (EGSNET, *column) in cells}
+    header = " | ".join(f"{split} {shot}-shot, {seeds_of.get((split, shot), 0)} seeds" for split, shot in COLUMNS)
     print(f"| EGS-Net minus (power at 3 points; difference at 80% power) | {header} |")
     print("|---|" + "---:|" * len(COLUMNS))
     for other in OTHERS:
@@ -54,22 +66,17 @@ def main() -> None:
             mine, theirs = cells.get((EGSNET, split, shot)), cells.get((other, split, shot))
             if mine is None or theirs is None or not mine.pairs_with(theirs) or len(mine.seeds) < 2:
                 texts.append("-")
-                continue
-            d, seeds = mine.difference(theirs), len(mine.seeds)
-            # projected to five seeds: the seed part of the standard error, which dominates, shrinks as 1/sqrt(S)
-            se5 = d.se * math.sqrt(seeds / PROJECTED_SEEDS)
-            now, five = power(TRUE_DIFFERENCE, d.se, seeds - 1), power(TRUE_DIFFERENCE, se5, PROJECTED_SEEDS - 1)
-            texts.append(f"{now:.0%} / {five:.0%}; {detectable(d.se, seeds - 1):.1f} / "
-                         f"{detectable(se5, PROJECTED_SEEDS - 1):.1f}")  # fmt: skip
+            else:
+                texts.append(power_text(mine.difference(theirs).se, len(mine.seeds)))
         print(f"| {other} | " + " | ".join(texts) + " |")
-    seeds = sorted({seed for c in cells.values() for seed in c.seeds})
     print()
     print(
-        f"Seeds {', '.join(map(str, seeds))} x 600 shared episodes. Each cell: the power of a two-sided test at alpha "
-        f"{ALPHA} for a true difference of {TRUE_DIFFERENCE:g} points, with these seeds / projected to "
-        f"{PROJECTED_SEEDS} seeds; then the true difference found with 80% power, likewise (points). A t with "
-        f"seeds - 1 degrees of freedom and the table's standard error; the projection shrinks that error as "
-        f"1/sqrt(seeds), as its seed part does; before Holm's correction; the observed spread taken as the true one."
+        f"600 shared episodes per column, seeds as in its header. Each cell: the power of a two-sided test at alpha "
+        f"{ALPHA} for a true difference of {TRUE_DIFFERENCE:g} points; then the true difference found with 80% "
+        f"power (points); in brackets, where a column has fewer than {PROJECTED_SEEDS} seeds, both projected to "
+        f"{PROJECTED_SEEDS}. A t with seeds - 1 degrees of freedom and the table's standard error; the projection "
+        f"shrinks that error as 1/sqrt(seeds), as its seed part does; before Holm's correction; the observed spread "
+        f"taken as the true one."
     )
 
 

@@ -1,11 +1,12 @@
 """Issue 24, item 4: a method started from the exported Baseline++ backbone against itself from random
 initialisation, paired by training seed and test episode across the two stores.
 
-The pretrained store (run_pretrained.sh) and the wild store (run_wild.sh) share their CFEE test episodes
-(episode seed 0, 600 episodes; the records' episode hashes are checked), so each pretrained row minus its
-random-initialisation counterpart is a seeds x episodes crossed estimate, as `report --minus` gives within
-one store; Holm's correction runs across every test of the table. Seeds 0-2: the random-initialisation rows
-have three. Printed as markdown; `make_report.sh` writes it to tables/pretrained_vs_scratch.md.
+The pretrained store (run_pretrained.sh) and the wild store (run_wild.sh) share their test episodes
+(episode seed 0, 600 episodes; tests/test_reference_results.py checks the records' episode hashes), so each
+pretrained row minus its random-initialisation counterpart is a seeds x episodes crossed estimate, as
+`report --minus` gives within one store; Holm's correction runs across every test of the table. Seeds 0-2:
+the random-initialisation rows have three. Printed as markdown; `make_report.sh` writes it to
+tables/pretrained_vs_scratch.md.
 
     python results/reference/pretrained_vs_scratch.py
 """
@@ -20,7 +21,7 @@ from fsfer_bench.stats import holm
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1, 2)
-COLUMNS = [(split, shot) for split in ("CFEE_C", "CFEE_B") for shot in (1, 5)]
+COLUMNS = [(split, shot) for split in ("CFEE_C", "CFEE_B", "CKplus") for shot in (1, 5)]
 STEPS = "train.steps=500"
 # (pretrained row, random-initialisation row); the random-initialisation rows saw 131,200 training images
 # (EGS-Net's 1,600 steps; ProtoNet at 2,624 steps of 50), the pretrained ones Baseline++'s images up to its
