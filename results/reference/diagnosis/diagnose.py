@@ -47,9 +47,9 @@ def maml(size: int, steps: int, **options: object) -> tuple[str, int, dict, dict
     return "maml", size, {**MAML_BASE, "steps": steps}, {**MAML_FO, **options}
 
 
-def relation(steps: int, **options: object) -> tuple[str, int, dict, dict]:
-    """A RelationNet variant at 48 px, 5-way 5-shot training episodes."""
-    return "relationnet", 48, {**REL_BASE, "steps": steps}, options
+def episodic(method: str, steps: int, **options: object) -> tuple[str, int, dict, dict]:
+    """A RelationNet or ProtoNet variant at 48 px, 5-way 5-shot training episodes."""
+    return method, 48, {**REL_BASE, "steps": steps}, options
 
 
 # name: (method, image size, train settings, method options)
@@ -61,18 +61,18 @@ VARIANTS: dict[str, tuple[str, int, dict, dict]] = {
     "maml-2nd": maml(32, 300, first_order=False),
     "maml-zerohead-inner0.1-2nd-300": maml(32, 300, zero_head=True, inner_lr=0.1, first_order=False),
     # RelationNet as the `long` profile had it (MSE on sigmoid scores), on a short budget
-    "relationnet-long-as-was": relation(400),
-    "relationnet-ce": relation(400, loss="ce"),
+    "relationnet-long-as-was": episodic("relationnet", 400),
+    "relationnet-ce": episodic("relationnet", 400, loss="ce"),
     # a method that learns on real faces at `long`, on the same short budget, for scale
-    "protonet": ("protonet", 48, {**REL_BASE, "steps": 400}, {}),
+    "protonet": episodic("protonet", 400),
     # From a pretrained backbone (`--weights`, Meta-Dataset's practice for its meta-learners): MAML at the
     # table's 48 px, first and second order, three inner learning rates, and the episodic methods, 300 steps
     "maml48-zerohead-inner0.1-fo-300": maml(48, 300, zero_head=True, inner_lr=0.1),
     "maml48-zerohead-inner0.1-2nd-300": maml(48, 300, zero_head=True, inner_lr=0.1, first_order=False),
     "maml48-zerohead-inner0.01-fo-300": maml(48, 300, zero_head=True, inner_lr=0.01),
     "maml48-zerohead-inner0.001-fo-300": maml(48, 300, zero_head=True, inner_lr=0.001),
-    "relationnet-300": relation(300),
-    "protonet-300": ("protonet", 48, {**REL_BASE, "steps": 300}, {}),
+    "relationnet-300": episodic("relationnet", 300),
+    "protonet-300": episodic("protonet", 300),
 }
 VAL = {"val_every": 100, "val_episodes": 100}
 
