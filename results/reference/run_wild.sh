@@ -28,3 +28,9 @@ fsfer-bench sweep --methods maml,simpleshot,baseline++,egsnet-sim,matchingnet,re
 fsfer-bench sweep --methods egsnet,egsnet-joint,protonet,baseline++ "${common[@]}" --seeds 1,2
 # Equal images seen: ProtoNet given EGS-Net's 131,200 training images (2,624 episodes of 50), seeds 0-2.
 fsfer-bench sweep --methods protonet --set train.steps=2624 "${common[@]}" --seeds 0,1,2
+# Issue 24's pretrained rows (run_pretrained.sh) against random initialisation at equal images: the most any
+# pretrained seed saw, Baseline++'s 128,000 plus the few-shot stage's 41,000 (EGS-Net) or 25,000 (ProtoNet).
+# CFEE targets only (CK+'s pool would need trainings of its own), seeds 0-2 as the regimes.
+equal=(--splits CFEE_B,CFEE_C --seeds 0,1,2)
+fsfer-bench sweep --methods egsnet --set train.steps=2061 "${common[@]}" "${equal[@]}"
+fsfer-bench sweep --methods protonet --set train.steps=3060 "${common[@]}" "${equal[@]}"
