@@ -3,7 +3,7 @@
 For each column of tables/pretrained_egsnet_minus.md, the standard error of the paired difference as the
 table estimates it (seeds x episodes crossed; `Cell.difference`), and from it the chance that a two-sided
 test at alpha 0.05 fires on a true difference of 3 points, and the difference it detects with 80% power,
-with the seeds run; where a column has fewer than five seeds (the issue's design), also projected to five.
+with the seeds run (five per column: the issue's design).
 The test is approximated by a t with S - 1 degrees of freedom (S seeds) and that standard error: the seed
 part dominates it here. Before Holm's correction across the table (which only lowers power), and taking the
 observed spread as the true one (with five seeds it is itself uncertain by a factor of about 2 either way).
@@ -13,7 +13,6 @@ observed spread as the true one (with five seeds it is itself uncertain by a fac
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ EGSNET = f"egsnet [{FEW}]"
 OTHERS = [f"protonet [{FEW}]", f"matchingnet [{FEW}]", f"relationnet [{FEW}]",
           f"maml [{FEW}, first_order=True, inner_lr=0.01]", "baseline++", f"egsnet-joint [{FEW}]"]  # fmt: skip
 TRUE_DIFFERENCE = 3.0
-PROJECTED_SEEDS = 5
 ALPHA = 0.05
 
 
@@ -44,14 +42,8 @@ def detectable(se: float, df: int, target: float = 0.8) -> float:
 
 
 def power_text(se: float, seeds: int) -> str:
-    """'power at 3 points; difference at 80% power' with `seeds` seeds, and projected to five below five."""
-    text = f"{power(TRUE_DIFFERENCE, se, seeds - 1):.0%}; {detectable(se, seeds - 1):.1f}"
-    if seeds < PROJECTED_SEEDS:
-        # the seed part of the standard error, which dominates, shrinks as 1/sqrt(S)
-        se5 = se * math.sqrt(seeds / PROJECTED_SEEDS)
-        five = power(TRUE_DIFFERENCE, se5, PROJECTED_SEEDS - 1)
-        text += f" ({PROJECTED_SEEDS} seeds: {five:.0%}; {detectable(se5, PROJECTED_SEEDS - 1):.1f})"
-    return text
+    """'power at 3 points; difference at 80% power' with `seeds` seeds."""
+    return f"{power(TRUE_DIFFERENCE, se, seeds - 1):.0%}; {detectable(se, seeds - 1):.1f}"
 
 
 def main() -> None:
@@ -73,10 +65,8 @@ def main() -> None:
     print(
         f"600 shared episodes per column, seeds as in its header. Each cell: the power of a two-sided test at alpha "
         f"{ALPHA} for a true difference of {TRUE_DIFFERENCE:g} points; then the true difference found with 80% "
-        f"power (points); in brackets, where a column has fewer than {PROJECTED_SEEDS} seeds, both projected to "
-        f"{PROJECTED_SEEDS}. A t with seeds - 1 degrees of freedom and the table's standard error; the projection "
-        f"shrinks that error as 1/sqrt(seeds), as its seed part does; before Holm's correction; the observed spread "
-        f"taken as the true one."
+        f"power (points). A t with seeds - 1 degrees of freedom and the table's standard error; before Holm's "
+        f"correction; the observed spread taken as the true one."
     )
 
 
